@@ -1,0 +1,157 @@
+//! The schema, as an ordered chain of migrations. Never edit a migration
+//! that has shipped: append a new one. The database's `user_version` is the
+//! number of migrations applied.
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: identity core.
+    r#"
+CREATE TABLE tenants (
+    name TEXT PRIMARY KEY,
+    created INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE domains (
+    domain TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL REFERENCES tenants(name)
+) STRICT;
+
+CREATE TABLE users (
+    tenant TEXT NOT NULL REFERENCES tenants(name),
+    id TEXT NOT NULL,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    totp_sealed BLOB,
+    enabled INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (tenant, id)
+) STRICT;
+
+CREATE TABLE app_passwords (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    revoked_at INTEGER,
+    PRIMARY KEY (tenant, id),
+    FOREIGN KEY (tenant, user_id) REFERENCES users(tenant, id)
+) STRICT;
+
+CREATE TABLE clients (
+    tenant TEXT NOT NULL REFERENCES tenants(name),
+    client_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    secret_hash BLOB,
+    redirect_uris TEXT NOT NULL,
+    require_dpop INTEGER NOT NULL,
+    blocked INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (tenant, client_id)
+) STRICT;
+
+CREATE TABLE signing_keys (
+    tenant TEXT NOT NULL REFERENCES tenants(name),
+    kid TEXT NOT NULL,
+    alg TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    material BLOB NOT NULL,
+    public_key BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    activated_at INTEGER,
+    retiring_at INTEGER,
+    imported INTEGER NOT NULL,
+    PRIMARY KEY (tenant, kid)
+) STRICT;
+
+CREATE TABLE sessions (
+    tenant TEXT NOT NULL,
+    sid TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    auth_time INTEGER NOT NULL,
+    amr TEXT NOT NULL,
+    ip TEXT,
+    user_agent TEXT,
+    revoked_at INTEGER,
+    PRIMARY KEY (tenant, sid)
+) STRICT;
+
+CREATE TABLE tokens (
+    tenant TEXT NOT NULL,
+    jti TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    sub TEXT NOT NULL,
+    sid TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    kid TEXT,
+    iat INTEGER NOT NULL,
+    exp INTEGER NOT NULL,
+    parent TEXT,
+    ip TEXT,
+    user_agent TEXT,
+    jkt TEXT,
+    secret_hash BLOB,
+    used_at INTEGER,
+    revoked_at INTEGER,
+    PRIMARY KEY (tenant, jti)
+) STRICT;
+CREATE UNIQUE INDEX tokens_by_secret ON tokens (tenant, secret_hash) WHERE secret_hash IS NOT NULL;
+CREATE INDEX tokens_by_session ON tokens (tenant, sid);
+CREATE INDEX tokens_by_kid ON tokens (tenant, kid, exp);
+CREATE INDEX tokens_by_parent ON tokens (tenant, parent);
+
+CREATE TABLE auth_codes (
+    tenant TEXT NOT NULL,
+    code_hash BLOB NOT NULL,
+    client_id TEXT NOT NULL,
+    sid TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    nonce TEXT,
+    code_challenge TEXT NOT NULL,
+    expires INTEGER NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant, code_hash)
+) STRICT;
+
+CREATE TABLE device_codes (
+    tenant TEXT NOT NULL,
+    device_code_hash BLOB NOT NULL,
+    user_code TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    expires INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    user_id TEXT,
+    sid TEXT,
+    last_poll INTEGER,
+    PRIMARY KEY (tenant, device_code_hash)
+) STRICT;
+CREATE UNIQUE INDEX device_by_user_code ON device_codes (tenant, user_code);
+
+CREATE TABLE security_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time INTEGER NOT NULL,
+    tenant TEXT,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    ip TEXT,
+    user_agent TEXT
+) STRICT;
+
+CREATE TABLE epochs (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) STRICT;
+INSERT INTO epochs (name, value) VALUES ('keys', 0), ('revocations', 0);
+"#,
+];
