@@ -1,1 +1,130 @@
-//! placeholder
+//! The HTTP front: the per-tenant OpenID Connect provider, the token check
+//! endpoint, and the one axum extractor through which every HTTP request
+//! that carries a token reaches the verifier.
+//!
+//! This crate translates HTTP to calls on the issuer and the verifier and
+//! back. It validates no token itself and holds no policy: a handler that
+//! needs a caller's identity takes an [`Authenticated`] argument, which can
+//! only be produced by the verifier.
+//!
+//! ```no_run
+//! # async fn run(state: stormproof_http::AppState) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! stormproof_http::serve(listener, state, std::future::pending()).await
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod extract;
+mod oidc;
+mod pages;
+mod params;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::json;
+use stormproof_identity::Issuer;
+use stormproof_verifier::Verifier;
+
+pub use extract::{Authenticated, ClientInfo};
+
+/// The largest request body any endpoint accepts. OAuth forms are small; a
+/// larger body is refused before it is buffered.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The issuer.
+    pub issuer: Arc<Issuer>,
+    /// The verifier.
+    pub verifier: Arc<Verifier>,
+    /// Sign-ins in progress and failed-attempt counters.
+    pub logins: Arc<oidc::PendingLogins>,
+}
+
+impl AppState {
+    /// Wires the issuer and verifier into handler state.
+    pub fn new(issuer: Arc<Issuer>, verifier: Arc<Verifier>) -> Self {
+        Self {
+            issuer,
+            verifier,
+            logins: Arc::default(),
+        }
+    }
+
+    pub(crate) fn public_url(&self) -> &str {
+        &self.issuer.config().public_url
+    }
+}
+
+/// The application's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/whoami", get(whoami))
+        .route("/healthz", get(|| async { "ok" }))
+        .nest("/t/{tenant}", oidc::routes())
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /api/whoami`: the verified caller, or 401.
+async fn whoami(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> impl IntoResponse {
+    let user = match state
+        .issuer
+        .user_by_id(principal.tenant(), principal.subject())
+    {
+        Ok(Some(user)) => user.email.to_string(),
+        // Client-credentials tokens have the client as their subject.
+        _ => principal.subject().to_owned(),
+    };
+    axum::Json(json!({
+        "tenant": principal.tenant().as_str(),
+        "user": user,
+        "sub": principal.subject(),
+        "client_id": principal.client_id(),
+        "sid": principal.session_id(),
+        "jti": principal.token_id(),
+        "scope": principal.scope(),
+        "exp": principal.expires_at(),
+    }))
+}

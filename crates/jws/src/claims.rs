@@ -72,7 +72,9 @@ impl AccessClaims {
             None => None,
             Some(value) => {
                 let mut cnf = Reader(strict::into_object(value, "cnf")?);
-                Some(Confirmation { jkt: cnf.string("jkt")? })
+                Some(Confirmation {
+                    jkt: cnf.string("jkt")?,
+                })
             }
         };
         let aud = match reader.take("aud") {
@@ -181,7 +183,9 @@ impl Reader {
         strict::integer(value, name)
     }
     fn optional_integer(&mut self, name: &'static str) -> Result<Option<i64>, Error> {
-        self.take(name).map(|v| strict::integer(v, name)).transpose()
+        self.take(name)
+            .map(|v| strict::integer(v, name))
+            .transpose()
     }
 }
 
@@ -197,14 +201,39 @@ mod tests {
             (format!("{{{BASE}}}"), None),
             (format!(r#"{{{BASE},"scope":"mail"}}"#), None),
             (format!(r#"{{{BASE},"cnf":{{"jkt":"x"}}}}"#), None),
-            (format!(r#"{{{BASE},"sub":"v"}}"#), Some(ErrorKind::DuplicateMember)),
-            (BASE.replace(r#""exp":2"#, r#""exp":"2""#).pipe_wrap(), Some(ErrorKind::WrongType("exp"))),
-            (BASE.replace(r#""exp":2"#, r#""exp":2.5"#).pipe_wrap(), Some(ErrorKind::WrongType("exp"))),
-            (BASE.replace(r#""sub":"u""#, r#""sub":["u"]"#).pipe_wrap(), Some(ErrorKind::WrongType("sub"))),
-            (BASE.replace(r#""aud":"https://h""#, r#""aud":7"#).pipe_wrap(), Some(ErrorKind::WrongType("aud"))),
-            (BASE.replace(r#","tid":"a""#, "").pipe_wrap(), Some(ErrorKind::MissingMember("tid"))),
-            (format!(r#"{{{BASE},"cnf":"x"}}"#), Some(ErrorKind::WrongType("cnf"))),
-            (format!(r#"{{{BASE},"extra":1,"extra":2}}"#), Some(ErrorKind::DuplicateMember)),
+            (
+                format!(r#"{{{BASE},"sub":"v"}}"#),
+                Some(ErrorKind::DuplicateMember),
+            ),
+            (
+                BASE.replace(r#""exp":2"#, r#""exp":"2""#).pipe_wrap(),
+                Some(ErrorKind::WrongType("exp")),
+            ),
+            (
+                BASE.replace(r#""exp":2"#, r#""exp":2.5"#).pipe_wrap(),
+                Some(ErrorKind::WrongType("exp")),
+            ),
+            (
+                BASE.replace(r#""sub":"u""#, r#""sub":["u"]"#).pipe_wrap(),
+                Some(ErrorKind::WrongType("sub")),
+            ),
+            (
+                BASE.replace(r#""aud":"https://h""#, r#""aud":7"#)
+                    .pipe_wrap(),
+                Some(ErrorKind::WrongType("aud")),
+            ),
+            (
+                BASE.replace(r#","tid":"a""#, "").pipe_wrap(),
+                Some(ErrorKind::MissingMember("tid")),
+            ),
+            (
+                format!(r#"{{{BASE},"cnf":"x"}}"#),
+                Some(ErrorKind::WrongType("cnf")),
+            ),
+            (
+                format!(r#"{{{BASE},"extra":1,"extra":2}}"#),
+                Some(ErrorKind::DuplicateMember),
+            ),
         ];
         for (input, expect) in cases {
             let got = AccessClaims::parse(input.as_bytes()).err().map(|e| e.kind);
@@ -223,7 +252,10 @@ mod tests {
 
     #[test]
     fn audience_forms() {
-        let many = format!("{{{}}}", BASE.replace(r#""aud":"https://h""#, r#""aud":["x","https://h"]"#));
+        let many = format!(
+            "{{{}}}",
+            BASE.replace(r#""aud":"https://h""#, r#""aud":["x","https://h"]"#)
+        );
         let claims = AccessClaims::parse(many.as_bytes()).expect("parses");
         assert!(claims.aud.contains("https://h"));
         assert!(!claims.aud.contains("x2"));

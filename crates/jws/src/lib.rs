@@ -63,7 +63,8 @@ impl<'a> Compact<'a> {
             return Err(ErrorKind::TooLong.into());
         }
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(ErrorKind::NotThreeParts.into());
         };
@@ -200,17 +201,35 @@ mod tests {
     #[test]
     fn headers() {
         let cases: &[(&str, Result<(&str, Option<&str>, bool), ErrorKind>)] = &[
-            (r#"{"alg":"EdDSA","kid":"k"}"#, Ok(("EdDSA", Some("k"), false))),
+            (
+                r#"{"alg":"EdDSA","kid":"k"}"#,
+                Ok(("EdDSA", Some("k"), false)),
+            ),
             (r#"{"alg":"none"}"#, Ok(("none", None, false))),
-            (r#"{"alg":"ES256","jku":"https://x"}"#, Ok(("ES256", None, true))),
-            (r#"{"alg":"ES256","x5c":["MII"]}"#, Ok(("ES256", None, true))),
-            (r#"{"alg":"EdDSA","alg":"EdDSA"}"#, Err(ErrorKind::DuplicateMember)),
+            (
+                r#"{"alg":"ES256","jku":"https://x"}"#,
+                Ok(("ES256", None, true)),
+            ),
+            (
+                r#"{"alg":"ES256","x5c":["MII"]}"#,
+                Ok(("ES256", None, true)),
+            ),
+            (
+                r#"{"alg":"EdDSA","alg":"EdDSA"}"#,
+                Err(ErrorKind::DuplicateMember),
+            ),
             (r#"{"alg":1}"#, Err(ErrorKind::WrongType("alg"))),
             (r#"{"kid":"k"}"#, Err(ErrorKind::MissingMember("alg"))),
             (r#"["alg"]"#, Err(ErrorKind::NotAnObject)),
             (r#"{"alg":"EdDSA"} x"#, Err(ErrorKind::Json)),
-            (r#"{"alg":"EdDSA","x":{"a":1,"a":2}}"#, Err(ErrorKind::DuplicateMember)),
-            (r#"{"alg":"EdDSA","x":[[[[[1]]]]]}"#, Err(ErrorKind::TooDeep)),
+            (
+                r#"{"alg":"EdDSA","x":{"a":1,"a":2}}"#,
+                Err(ErrorKind::DuplicateMember),
+            ),
+            (
+                r#"{"alg":"EdDSA","x":[[[[[1]]]]]}"#,
+                Err(ErrorKind::TooDeep),
+            ),
         ];
         for (input, expect) in cases {
             let got = Header::parse(input.as_bytes())
@@ -230,6 +249,12 @@ mod tests {
         let token = encode::<()>(&header, &claims, |_| Ok(vec![1, 2, 3])).unwrap_or_default();
         let compact = Compact::parse(&token).expect("parses");
         assert_eq!(compact.signature, vec![1, 2, 3]);
-        assert_eq!(Header::parse(&compact.header_json).map(|h| h.alg).ok().as_deref(), Some("EdDSA"));
+        assert_eq!(
+            Header::parse(&compact.header_json)
+                .map(|h| h.alg)
+                .ok()
+                .as_deref(),
+            Some("EdDSA")
+        );
     }
 }

@@ -66,10 +66,13 @@ impl From<ErrorKind> for Error {
 pub(crate) fn object(json: &[u8]) -> Result<Map<String, Value>, Error> {
     let failure = Cell::new(None);
     let mut de = serde_json::Deserializer::from_slice(json);
-    let value = StrictSeed { depth: 0, failure: &failure }
-        .deserialize(&mut de)
-        .and_then(|v| de.end().map(|()| v))
-        .map_err(|_| failure.take().unwrap_or(ErrorKind::Json))?;
+    let value = StrictSeed {
+        depth: 0,
+        failure: &failure,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v))
+    .map_err(|_| failure.take().unwrap_or(ErrorKind::Json))?;
     match value {
         Value::Object(map) => Ok(map),
         _ => Err(ErrorKind::NotAnObject.into()),

@@ -134,9 +134,7 @@ impl SecretKey {
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
         let doc = match self {
             SecretKey::Ed25519(key) => key.to_pkcs8_der(),
-            SecretKey::P256(key) => {
-                p256::pkcs8::EncodePrivateKey::to_pkcs8_der(key)
-            }
+            SecretKey::P256(key) => p256::pkcs8::EncodePrivateKey::to_pkcs8_der(key),
         }
         .map_err(|e| ErrorKind::Import(e.to_string()))?;
         Ok(Zeroizing::new(doc.as_bytes().to_vec()))
@@ -183,6 +181,7 @@ impl Signer for SecretKey {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -219,15 +218,18 @@ mod tests {
     fn pkcs8_pem_import() {
         let key = SecretKey::generate(Alg::Es256);
         let SecretKey::P256(inner) = &key else { return };
-        let pem = p256::pkcs8::EncodePrivateKey::to_pkcs8_pem(inner, Default::default())
-            .expect("pem");
+        let pem =
+            p256::pkcs8::EncodePrivateKey::to_pkcs8_pem(inner, Default::default()).expect("pem");
         let imported = SecretKey::from_pkcs8_pem(&pem).expect("imports");
         assert_eq!(imported.public_key(), key.public_key());
         assert!(SecretKey::from_pkcs8_pem("-----BEGIN NONSENSE-----").is_err());
     }
 
     fn tempfile_dir() -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("stormproof-keys-{}", stormproof_types::random_id(8)));
+        let dir = std::env::temp_dir().join(format!(
+            "stormproof-keys-{}",
+            stormproof_types::random_id(8)
+        ));
         let _ = std::fs::create_dir_all(&dir);
         dir
     }

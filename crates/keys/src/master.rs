@@ -35,7 +35,11 @@ impl MasterKey {
         };
         match OpenOptions::new().read(true).open(path) {
             Ok(mut file) => {
-                let mode = file.metadata().map_err(|e| fail("stat", e))?.permissions().mode();
+                let mode = file
+                    .metadata()
+                    .map_err(|e| fail("stat", e))?
+                    .permissions()
+                    .mode();
                 if mode & 0o077 != 0 {
                     return Err(ErrorKind::MasterKey(format!(
                         "{} is accessible to group or others (mode {:o}); chmod 600 it",
@@ -70,13 +74,20 @@ impl MasterKey {
         }
     }
 
-    /// Encrypts `plaintext` with associated data `context`.
-    pub(crate) fn seal(&self, plaintext: &[u8], context: &str) -> Result<Vec<u8>, Error> {
+    /// Encrypts `plaintext` with associated data `context`. Used for signing
+    /// keys and other secrets at rest (TOTP seeds).
+    pub fn seal(&self, plaintext: &[u8], context: &str) -> Result<Vec<u8>, Error> {
         let cipher = XChaCha20Poly1305::new(self.0.as_ref().into());
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ciphertext = cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: context.as_bytes() })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| ErrorKind::Sign("sealing failed".into()))?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
         out.push(SEALED_V1);
@@ -86,7 +97,7 @@ impl MasterKey {
     }
 
     /// Decrypts a blob from [`MasterKey::seal`]; fails if the context differs.
-    pub(crate) fn open(&self, sealed: &[u8], context: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    pub fn open(&self, sealed: &[u8], context: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
         let (&version, rest) = sealed.split_first().ok_or(ErrorKind::Unseal)?;
         if version != SEALED_V1 || rest.len() < NONCE_LEN {
             return Err(ErrorKind::Unseal.into());
@@ -94,7 +105,13 @@ impl MasterKey {
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let cipher = XChaCha20Poly1305::new(self.0.as_ref().into());
         cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: context.as_bytes() })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context.as_bytes(),
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| ErrorKind::Unseal.into())
     }

@@ -10,9 +10,11 @@
 //! by one thread at a time.
 //!
 //! If the module reports that sessions are gone (token removed, HSM
-//! restarted, logged out), the whole pool is dropped, cached object handles
-//! are invalidated, and the operation is retried once on a fresh session,
-//! logging in again with the PIN kept for that purpose.
+//! restarted), the whole pool is dropped, cached object handles are
+//! invalidated, and the operation is retried once on a fresh session,
+//! logging in again with the PIN kept for that purpose. If it reports a key
+//! handle invalid, the key is looked up again (after logging in again if
+//! the application was logged out) and the operation retried once.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -115,6 +117,17 @@ impl Failure {
                         | RvError::UserNotLoggedIn,
                     _,
                 )
+            )
+        )
+    }
+
+    /// Whether the module no longer recognises an object handle we hold.
+    fn handle_invalid(&self) -> bool {
+        matches!(
+            self,
+            Failure::Module(
+                _,
+                CkError::Pkcs11(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid, _)
             )
         )
     }
@@ -238,7 +251,11 @@ impl Pkcs11Token {
     /// publish it again after a restart.
     pub fn find_public_key(&self, alg: Alg, id: &str) -> Result<PublicKey, Error> {
         self.with_session_retried(|session| {
-            let handle = only_one(find_objects(session, ObjectClass::PUBLIC_KEY, id)?, "public", id)?;
+            let handle = only_one(
+                find_objects(session, ObjectClass::PUBLIC_KEY, id)?,
+                "public",
+                id,
+            )?;
             check_key_type(session, handle, alg, id)?;
             read_public_key(session, handle, alg)
         })
@@ -266,18 +283,24 @@ impl Pkcs11Token {
             .pkcs11
             .open_rw_session(self.slot)
             .map_err(during("opening a session"))?;
+        self.log_in(&session)?;
+        Ok(session)
+    }
+
+    /// Logs the application in through `session` unless it already is.
+    fn log_in(&self, session: &Session) -> Result<(), Failure> {
         let state = session
             .get_session_info()
             .map_err(during("reading the session state"))?
             .session_state();
-        if !matches!(state, SessionState::RwUser | SessionState::RoUser) {
-            match session.login(UserType::User, Some(&self.pin)) {
-                // Another session logged in between the two calls.
-                Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-                Err(error) => return Err(during("logging in")(error)),
-            }
+        if matches!(state, SessionState::RwUser | SessionState::RoUser) {
+            return Ok(());
         }
-        Ok(session)
+        match session.login(UserType::User, Some(&self.pin)) {
+            // Another thread logged in between the two calls.
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+            Err(error) => Err(during("logging in")(error)),
+        }
     }
 
     /// Runs `op` on an idle session, or a new one, and returns the session
@@ -289,34 +312,49 @@ impl Pkcs11Token {
             None => self.open_session()?,
         };
         let result = op(&session);
-        match &result {
-            Err(failure) if failure.session_lost() => {
-                // The other pooled sessions died with this one; closing them
-                // would only return more errors.
-                let stale = std::mem::take(&mut *lock(&self.idle));
-                self.generation.fetch_add(1, Ordering::AcqRel);
-                drop(stale);
-                drop(session);
-            }
-            // After a failed operation the session has no active operation
-            // left (PKCS#11 ends it on error), so it is reusable.
-            _ => lock(&self.idle).push(session),
+        let Err(failure) = &result else {
+            lock(&self.idle).push(session);
+            return result;
+        };
+        if failure.session_lost() {
+            // The other pooled sessions died with this one; closing them
+            // would only return more errors.
+            let stale = std::mem::take(&mut *lock(&self.idle));
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            drop(stale);
+            drop(session);
+            return result;
         }
+        if failure.handle_invalid() {
+            // Either the handle went stale, or the application was logged
+            // out (SoftHSM then hides private keys and reports their handles
+            // as invalid rather than CKR_USER_NOT_LOGGED_IN). Look keys up
+            // again, and log in again if that was the cause.
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            if self.log_in(&session).is_err() {
+                drop(session);
+                return result;
+            }
+        }
+        // After a failed operation the session has no active operation left
+        // (PKCS#11 ends it on error), so it is reusable.
+        lock(&self.idle).push(session);
         result
     }
 
-    /// [`Self::with_session`], retried once on a fresh session if the first
-    /// one turned out to be gone. Only for operations safe to repeat.
+    /// [`Self::with_session`], retried once if the failure was one a fresh
+    /// session, a new login or a new key lookup may cure. Only for
+    /// operations safe to repeat.
     fn with_session_retried<T>(
         &self,
         op: impl Fn(&Session) -> Result<T, Failure>,
     ) -> Result<T, Failure> {
         match self.with_session(&op) {
-            Err(failure) if failure.session_lost() => {
+            Err(failure) if failure.session_lost() || failure.handle_invalid() => {
                 tracing::warn!(
                     token = %self.token_label,
                     error = %Error::from(failure),
-                    "PKCS#11 sessions lost, logging in again"
+                    "PKCS#11 session or key handle lost, retrying"
                 );
                 self.with_session(&op)
             }
@@ -350,16 +388,25 @@ fn find_slot(pkcs11: &Pkcs11, label: &str) -> Result<Slot, Error> {
     found.ok_or_else(|| ErrorKind::Pkcs11(format!("no token is labelled {label:?}")).into())
 }
 
-fn find_objects(session: &Session, class: ObjectClass, id: &str) -> Result<Vec<ObjectHandle>, Failure> {
+fn find_objects(
+    session: &Session,
+    class: ObjectClass,
+    id: &str,
+) -> Result<Vec<ObjectHandle>, Failure> {
     session
-        .find_objects(&[Attribute::Class(class), Attribute::Id(id.as_bytes().to_vec())])
+        .find_objects(&[
+            Attribute::Class(class),
+            Attribute::Id(id.as_bytes().to_vec()),
+        ])
         .map_err(during("finding the key"))
 }
 
 fn only_one(handles: Vec<ObjectHandle>, which: &str, id: &str) -> Result<ObjectHandle, Failure> {
     match handles.as_slice() {
         [handle] => Ok(*handle),
-        [] => Err(Failure::Key(format!("no {which} key with id {id:?} on the token"))),
+        [] => Err(Failure::Key(format!(
+            "no {which} key with id {id:?} on the token"
+        ))),
         _ => Err(Failure::Key(format!(
             "more than one {which} key with id {id:?} on the token"
         ))),
@@ -367,14 +414,23 @@ fn only_one(handles: Vec<ObjectHandle>, which: &str, id: &str) -> Result<ObjectH
 }
 
 fn find_private_key(session: &Session, alg: Alg, id: &str) -> Result<ObjectHandle, Failure> {
-    let handle = only_one(find_objects(session, ObjectClass::PRIVATE_KEY, id)?, "private", id)?;
+    let handle = only_one(
+        find_objects(session, ObjectClass::PRIVATE_KEY, id)?,
+        "private",
+        id,
+    )?;
     check_key_type(session, handle, alg, id)?;
     Ok(handle)
 }
 
 /// Refuses a key of another type or curve than `alg` needs: signing with it
 /// would produce signatures no verifier accepts, or for the wrong `alg`.
-fn check_key_type(session: &Session, handle: ObjectHandle, alg: Alg, id: &str) -> Result<(), Failure> {
+fn check_key_type(
+    session: &Session,
+    handle: ObjectHandle,
+    alg: Alg,
+    id: &str,
+) -> Result<(), Failure> {
     let attributes = session
         .get_attributes(handle, &[AttributeType::KeyType, AttributeType::EcParams])
         .map_err(during("reading the key's type"))?;
@@ -388,7 +444,10 @@ fn check_key_type(session: &Session, handle: ObjectHandle, alg: Alg, id: &str) -
         }
     }
     let (expected_type, accepted_params) = match alg {
-        Alg::EdDsa => (KeyType::EC_EDWARDS, &[ED25519_PARAMS, ED25519_PARAMS_NAME][..]),
+        Alg::EdDsa => (
+            KeyType::EC_EDWARDS,
+            &[ED25519_PARAMS, ED25519_PARAMS_NAME][..],
+        ),
         Alg::Es256 => (KeyType::EC, &[P256_PARAMS][..]),
     };
     // Some tokens do not expose CKA_EC_PARAMS on private keys; the key type
@@ -397,18 +456,26 @@ fn check_key_type(session: &Session, handle: ObjectHandle, alg: Alg, id: &str) -
     if key_type == Some(expected_type) && params_ok {
         Ok(())
     } else {
-        Err(Failure::Key(format!("the key with id {id:?} is not a {alg} key")))
+        Err(Failure::Key(format!(
+            "the key with id {id:?} is not a {alg} key"
+        )))
     }
 }
 
-fn read_public_key(session: &Session, handle: ObjectHandle, alg: Alg) -> Result<PublicKey, Failure> {
+fn read_public_key(
+    session: &Session,
+    handle: ObjectHandle,
+    alg: Alg,
+) -> Result<PublicKey, Failure> {
     let attributes = session
         .get_attributes(handle, &[AttributeType::EcPoint])
         .map_err(during("reading the public key"))?;
-    let point = attributes.into_iter().find_map(|attribute| match attribute {
-        Attribute::EcPoint(point) => Some(point),
-        _ => None,
-    });
+    let point = attributes
+        .into_iter()
+        .find_map(|attribute| match attribute {
+            Attribute::EcPoint(point) => Some(point),
+            _ => None,
+        });
     point
         .and_then(|point| parse_ec_point(alg, &point))
         .ok_or_else(|| Failure::Key(format!("the token returned a malformed {alg} public key")))
@@ -516,7 +583,13 @@ mod tests {
         for alg in [Alg::EdDsa, Alg::Es256] {
             let key = crate::SecretKey::generate(alg).public_key();
             let raw = key.to_bytes();
-            let mut der = vec![0x04, u8::try_from(raw.len()).expect("short")];
+            // The DER lengths SoftHSM2 uses: 04 20 for Ed25519, 04 41 for P-256.
+            let length = match alg {
+                Alg::EdDsa => 0x20,
+                Alg::Es256 => 0x41,
+            };
+            assert_eq!(raw.len(), usize::from(length));
+            let mut der = vec![0x04, length];
             der.extend_from_slice(&raw);
             assert_eq!(parse_ec_point(alg, &raw), Some(key.clone()));
             assert_eq!(parse_ec_point(alg, &der), Some(key));

@@ -90,8 +90,13 @@ impl PublicKey {
     /// (`d`) are refused: a proof must never carry a private key.
     pub fn from_jwk(jwk: &Map<String, Value>) -> Result<Self, Error> {
         let field = |name: &str| -> Result<Vec<u8>, Error> {
-            let text = jwk.get(name).and_then(Value::as_str).ok_or(ErrorKind::PublicKey)?;
-            URL_SAFE_NO_PAD.decode(text).map_err(|_| ErrorKind::PublicKey.into())
+            let text = jwk
+                .get(name)
+                .and_then(Value::as_str)
+                .ok_or(ErrorKind::PublicKey)?;
+            URL_SAFE_NO_PAD
+                .decode(text)
+                .map_err(|_| ErrorKind::PublicKey.into())
         };
         if jwk.contains_key("d") {
             return Err(ErrorKind::PublicKey.into());
@@ -131,8 +136,14 @@ impl PublicKey {
             }),
             PublicKey::P256(key) => {
                 let point = key.to_encoded_point(false);
-                let x = point.x().map(|x| URL_SAFE_NO_PAD.encode(x)).unwrap_or_default();
-                let y = point.y().map(|y| URL_SAFE_NO_PAD.encode(y)).unwrap_or_default();
+                let x = point
+                    .x()
+                    .map(|x| URL_SAFE_NO_PAD.encode(x))
+                    .unwrap_or_default();
+                let y = point
+                    .y()
+                    .map(|y| URL_SAFE_NO_PAD.encode(y))
+                    .unwrap_or_default();
                 json!({"crv": "P-256", "kty": "EC", "x": x, "y": y})
             }
         };
@@ -152,6 +163,7 @@ pub fn jwk_thumbprint(required: &Map<String, Value>) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -164,16 +176,24 @@ mod tests {
             "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
         });
         let Value::Object(map) = jwk else { return };
-        assert_eq!(jwk_thumbprint(&map), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            jwk_thumbprint(&map),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]
     fn jwk_round_trip() {
         for alg in [Alg::EdDsa, Alg::Es256] {
             let key = crate::SecretKey::generate(alg).public_key();
-            let Value::Object(jwk) = key.to_jwk("k") else { return };
+            let Value::Object(jwk) = key.to_jwk("k") else {
+                return;
+            };
             assert_eq!(PublicKey::from_jwk(&jwk).expect("reads"), key);
-            assert_eq!(PublicKey::from_bytes(alg, &key.to_bytes()).expect("reads"), key);
+            assert_eq!(
+                PublicKey::from_bytes(alg, &key.to_bytes()).expect("reads"),
+                key
+            );
         }
     }
 

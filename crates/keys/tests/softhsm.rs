@@ -5,6 +5,11 @@
 //! PKCS#11 initialization and login are process-wide too, so everything runs
 //! in one test function: parallel tests would share (and fight over) them.
 
+// The workspace denies these for library code; a test reports failure by
+// panicking, and clippy's in-test exemptions do not reach helper functions
+// of an integration test crate.
+#![allow(clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -12,7 +17,7 @@ use std::sync::Arc;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::object::{Attribute, AttributeInfo, AttributeType, ObjectClass};
-use cryptoki::session::UserType;
+use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use stormproof_keys::{ErrorKind, Pkcs11Config, Pkcs11Token, Signer};
 use stormproof_types::Alg;
@@ -68,7 +73,16 @@ fn init_token(dir: &Path) {
 
     let output = Command::new("softhsm2-util")
         .env("SOFTHSM2_CONF", &conf)
-        .args(["--init-token", "--free", "--label", LABEL, "--pin", PIN, "--so-pin", SO_PIN])
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            LABEL,
+            "--pin",
+            PIN,
+            "--so-pin",
+            SO_PIN,
+        ])
         .output();
     let output = match output {
         Ok(output) => output,
@@ -100,9 +114,9 @@ fn pkcs11_message<T: std::fmt::Debug>(result: Result<T, stormproof_keys::Error>)
     }
 }
 
-/// Reads the private key's protection attributes through a session of our
-/// own, as an auditor of the token would.
-fn assert_private_key_is_protected(module: &Path, id: &str) {
+/// A session of the test's own on the test token, outside the code under
+/// test.
+fn own_session(module: &Path) -> Session {
     let pkcs11 = Pkcs11::new(module).expect("module loads");
     match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         // The token under test initialized the module in this process.
@@ -113,9 +127,26 @@ fn assert_private_key_is_protected(module: &Path, id: &str) {
         .get_slots_with_token()
         .expect("slots")
         .into_iter()
-        .find(|slot| pkcs11.get_token_info(*slot).expect("token info").label().trim() == LABEL)
+        .find(|slot| {
+            pkcs11
+                .get_token_info(*slot)
+                .expect("token info")
+                .label()
+                .trim()
+                == LABEL
+        })
         .expect("test token");
-    let session = pkcs11.open_ro_session(slot).expect("session");
+    pkcs11.open_ro_session(slot).expect("session")
+}
+
+fn log_out(module: &Path) {
+    own_session(module).logout().expect("logout");
+}
+
+/// Reads the private key's protection attributes through a session of our
+/// own, as an auditor of the token would.
+fn assert_private_key_is_protected(module: &Path, id: &str) {
+    let session = own_session(module);
     match session.login(UserType::User, Some(&AuthPin::from(PIN))) {
         // Login is per application, and the open token already holds it.
         Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
@@ -193,15 +224,24 @@ fn softhsm_token_generates_signs_and_protects_keys() {
     for (alg, id) in [(Alg::EdDsa, "ed25519-1"), (Alg::Es256, "p256-1")] {
         let public = token.generate(alg, id).expect("generates");
         assert_eq!(public.alg(), alg);
-        assert_eq!(token.find_public_key(alg, id).expect("finds public key"), public);
+        assert_eq!(
+            token.find_public_key(alg, id).expect("finds public key"),
+            public
+        );
 
         let signer = token.signer(alg, id).expect("signer");
         assert_eq!(signer.alg(), alg);
         let message = b"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0";
         let signature = signer.sign(message).expect("signs");
         assert_eq!(signature.len(), 64, "{alg}: JWS signature length");
-        assert!(public.verify(message, &signature), "{alg}: signature verifies");
-        assert!(!public.verify(b"another message", &signature), "{alg}: bound to message");
+        assert!(
+            public.verify(message, &signature),
+            "{alg}: signature verifies"
+        );
+        assert!(
+            !public.verify(b"another message", &signature),
+            "{alg}: bound to message"
+        );
 
         assert_private_key_is_protected(&module, id);
 
@@ -234,6 +274,14 @@ fn softhsm_token_generates_signs_and_protects_keys() {
         }
     });
 
+    // Login belongs to the application, so anyone in the process may log
+    // it out; the token logs in again and looks its keys up afresh.
+    log_out(&module);
+    for (signer, public) in &signers {
+        let signature = signer.sign(b"after logout").expect("signs after logout");
+        assert!(public.verify(b"after logout", &signature));
+    }
+
     // Keys persist on the token: after closing every session (which logs the
     // application out) and opening again, the same keys sign.
     let publics: Vec<_> = signers.iter().map(|(_, public)| public.clone()).collect();
@@ -247,6 +295,9 @@ fn softhsm_token_generates_signs_and_protects_keys() {
     ] {
         let signer: Arc<dyn Signer> = token.signer(alg, id).expect("signer after reopening");
         let signature = signer.sign(b"after reopening").expect("signs");
-        assert!(public.verify(b"after reopening", &signature), "{alg} after reopening");
+        assert!(
+            public.verify(b"after reopening", &signature),
+            "{alg} after reopening"
+        );
     }
 }

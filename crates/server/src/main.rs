@@ -1,1 +1,57 @@
-fn main() {}
+//! The `stormproof` binary: runs the server and administers its data
+//! directory. It wires the crates together and decides exit codes and
+//! messages; it holds no logic of its own beyond that.
+
+mod admin;
+mod cli;
+mod config;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(default_level: &str, json: bool) {
+    let filter =
+        EnvFilter::try_from_env("STORMPROOF_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    // Logs go to stderr, so the admin commands' stdout carries only results
+    // (a token, a client id) that scripts can capture.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let config = match config::Config::load(cli.config.as_deref(), &cli.data) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let json_logs = config.log.format.as_deref() == Some("json");
+    let result = match cli.command {
+        cli::Command::Serve(args) => {
+            init_logging("info", json_logs);
+            serve::run(&cli.data, config, args)
+        }
+        command => {
+            init_logging("warn", json_logs);
+            admin::run(&cli.data, &config, command)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -144,7 +144,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A user's app passwords, revoked ones included.
     fn app_passwords(&self, tenant: &TenantName, user_id: &str) -> Result<Vec<AppPasswordRecord>>;
     /// Revokes an app password.
-    fn revoke_app_password(&self, tenant: &TenantName, user_id: &str, id: &str, now: UnixTime) -> Result<()>;
+    fn revoke_app_password(
+        &self,
+        tenant: &TenantName,
+        user_id: &str,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<()>;
 
     // Clients.
     /// Registers a client.
@@ -154,7 +160,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every client of a tenant.
     fn clients(&self, tenant: &TenantName) -> Result<Vec<ClientRecord>>;
     /// Blocks or unblocks a client. Blocking bumps the revocation epoch.
-    fn set_client_blocked(&self, tenant: &TenantName, client_id: &str, blocked: bool) -> Result<()>;
+    fn set_client_blocked(&self, tenant: &TenantName, client_id: &str, blocked: bool)
+    -> Result<()>;
 
     // Signing keys.
     /// Stores a key record.
@@ -165,7 +172,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn all_keys(&self) -> Result<Vec<KeyRecord>>;
     /// Applies status changes to several keys of one tenant atomically, so a
     /// rotation never leaves a tenant with zero or two active keys.
-    fn set_key_statuses(&self, tenant: &TenantName, changes: &[(String, KeyStatus)], now: UnixTime) -> Result<()>;
+    fn set_key_statuses(
+        &self,
+        tenant: &TenantName,
+        changes: &[(String, KeyStatus)],
+        now: UnixTime,
+    ) -> Result<()>;
     /// Marks a key compromised and revokes every token it signed, atomically.
     /// Returns how many unexpired tokens were revoked.
     fn compromise_key(&self, tenant: &TenantName, kid: &str, now: UnixTime) -> Result<u64>;
@@ -182,9 +194,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A ledger entry by token id.
     fn token(&self, tenant: &TenantName, jti: &str) -> Result<Option<TokenRecord>>;
     /// A ledger entry by the hash of an opaque token's value.
-    fn token_by_secret(&self, tenant: &TenantName, secret_hash: &[u8]) -> Result<Option<TokenRecord>>;
+    fn token_by_secret(
+        &self,
+        tenant: &TenantName,
+        secret_hash: &[u8],
+    ) -> Result<Option<TokenRecord>>;
     /// Marks a refresh token used, exactly once.
-    fn use_refresh_token(&self, tenant: &TenantName, secret_hash: &[u8], now: UnixTime) -> Result<RefreshUse>;
+    fn use_refresh_token(
+        &self,
+        tenant: &TenantName,
+        secret_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<RefreshUse>;
     /// Revokes one token; revoking a refresh token also revokes its descendants.
     fn revoke_token(&self, tenant: &TenantName, jti: &str, now: UnixTime) -> Result<()>;
     /// Whether the subject's session and the ledger allow use: returns the
@@ -195,16 +216,35 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Stores an authorization code.
     fn insert_auth_code(&self, code: &AuthCodeRecord) -> Result<()>;
     /// Redeems an authorization code exactly once.
-    fn take_auth_code(&self, tenant: &TenantName, code_hash: &[u8], now: UnixTime) -> Result<CodeUse>;
+    fn take_auth_code(
+        &self,
+        tenant: &TenantName,
+        code_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<CodeUse>;
     /// Stores a device authorization.
     fn insert_device_code(&self, record: &DeviceCodeRecord) -> Result<()>;
     /// A pending device authorization by its user code.
-    fn device_by_user_code(&self, tenant: &TenantName, user_code: &str) -> Result<Option<DeviceCodeRecord>>;
+    fn device_by_user_code(
+        &self,
+        tenant: &TenantName,
+        user_code: &str,
+    ) -> Result<Option<DeviceCodeRecord>>;
     /// Approves or denies a pending device authorization.
-    fn decide_device(&self, tenant: &TenantName, user_code: &str, approval: Option<(&str, &str)>) -> Result<()>;
+    fn decide_device(
+        &self,
+        tenant: &TenantName,
+        user_code: &str,
+        approval: Option<(&str, &str)>,
+    ) -> Result<()>;
     /// A client's poll: returns the record as it was and records the poll
     /// time; an approved record is marked consumed in the same step.
-    fn poll_device(&self, tenant: &TenantName, device_code_hash: &[u8], now: UnixTime) -> Result<Option<DeviceCodeRecord>>;
+    fn poll_device(
+        &self,
+        tenant: &TenantName,
+        device_code_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<DeviceCodeRecord>>;
 
     // Security events and change notification.
     /// Appends a security event, returning its id.
@@ -213,6 +253,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn security_events(&self, after_id: i64, limit: usize) -> Result<Vec<SecurityEventRecord>>;
     /// The change counters.
     fn epochs(&self) -> Result<Epochs>;
+    /// A server-wide setting, such as the public URL the server last ran with.
+    fn setting(&self, name: &str) -> Result<Option<String>>;
+    /// Sets a server-wide setting.
+    fn set_setting(&self, name: &str, value: &str) -> Result<()>;
 }
 
 /// A session's state and its subject's, read together at verification time.

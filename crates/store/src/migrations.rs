@@ -148,6 +148,11 @@ CREATE TABLE security_events (
     user_agent TEXT
 ) STRICT;
 
+CREATE TABLE settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
 CREATE TABLE epochs (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL

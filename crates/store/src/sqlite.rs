@@ -37,10 +37,10 @@ pub struct SqliteStore {
 }
 
 fn backend(e: rusqlite::Error) -> Error {
-    if let rusqlite::Error::SqliteFailure(f, ref msg) = e {
-        if f.code == rusqlite::ErrorCode::ConstraintViolation {
-            return ErrorKind::Conflict(msg.clone().unwrap_or_default()).into();
-        }
+    if let rusqlite::Error::SqliteFailure(f, ref msg) = e
+        && f.code == rusqlite::ErrorCode::ConstraintViolation
+    {
+        return ErrorKind::Conflict(msg.clone().unwrap_or_default()).into();
     }
     ErrorKind::Backend(e.to_string()).into()
 }
@@ -52,7 +52,9 @@ fn corrupt(what: &str) -> rusqlite::Error {
 fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     // A panic while holding the lock cannot leave a connection half-written:
     // SQLite rolls back the open transaction. Keep using it.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn open_connection(path: &Path) -> Result<Connection> {
@@ -79,7 +81,11 @@ impl SqliteStore {
         let readers = (0..READERS)
             .map(|_| open_connection(&path).map(Mutex::new))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
@@ -97,7 +103,9 @@ impl SqliteStore {
         let mut conn = lock(&self.writer);
         // IMMEDIATE takes the write lock up front, so a read-then-write
         // sequence cannot be interleaved with another process's write.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
         let value = f(&tx)?;
         tx.commit().map_err(backend)?;
         Ok(value)
@@ -105,20 +113,31 @@ impl SqliteStore {
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(backend)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(backend)?;
     let supported = MIGRATIONS.len() as i64;
     if version > supported {
-        return Err(ErrorKind::TooNew { found: version, supported }.into());
+        return Err(ErrorKind::TooNew {
+            found: version,
+            supported,
+        }
+        .into());
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
         // Another process may have migrated while we waited for the lock.
-        let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(backend)?;
+        let now: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(backend)?;
         if now > i as i64 {
             continue;
         }
         tx.execute_batch(sql).map_err(backend)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(backend)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .map_err(backend)?;
         tx.commit().map_err(backend)?;
         tracing::info!(message = "applied schema migration", version = i + 1);
     }
@@ -126,7 +145,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 fn bump(tx: &rusqlite::Transaction, epoch: &str) -> Result<()> {
-    tx.execute("UPDATE epochs SET value = value + 1 WHERE name = ?1", [epoch]).map_err(backend)?;
+    tx.execute(
+        "UPDATE epochs SET value = value + 1 WHERE name = ?1",
+        [epoch],
+    )
+    .map_err(backend)?;
     Ok(())
 }
 
@@ -330,7 +353,12 @@ fn event_row(row: &Row) -> rusqlite::Result<SecurityEventRecord> {
 }
 
 /// Revokes `roots` and every token derived from them, in one statement.
-fn revoke_descendants(tx: &rusqlite::Transaction, tenant: &str, jti: &str, now: UnixTime) -> Result<()> {
+fn revoke_descendants(
+    tx: &rusqlite::Transaction,
+    tenant: &str,
+    jti: &str,
+    now: UnixTime,
+) -> Result<()> {
     tx.execute(
         "WITH RECURSIVE tree(jti) AS (
              SELECT ?2
@@ -347,8 +375,11 @@ fn revoke_descendants(tx: &rusqlite::Transaction, tenant: &str, jti: &str, now: 
 impl Store for SqliteStore {
     fn create_tenant(&self, name: &TenantName, domains: &[String], now: UnixTime) -> Result<()> {
         self.write(|tx| {
-            tx.execute("INSERT INTO tenants (name, created) VALUES (?1, ?2)", params![name.as_str(), now])
-                .map_err(backend)?;
+            tx.execute(
+                "INSERT INTO tenants (name, created) VALUES (?1, ?2)",
+                params![name.as_str(), now],
+            )
+            .map_err(backend)?;
             for domain in domains {
                 tx.execute(
                     "INSERT INTO domains (domain, tenant) VALUES (?1, ?2)",
@@ -411,25 +442,31 @@ impl Store for SqliteStore {
 
     fn user_by_email(&self, tenant: &TenantName, email: &Email) -> Result<Option<UserRecord>> {
         self.read(|conn| {
-            conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE tenant = ?1 AND email = ?2"))?
-                .query_row(params![tenant.as_str(), email.as_str()], user_row)
-                .optional()
+            conn.prepare_cached(&format!(
+                "SELECT {USER_COLS} FROM users WHERE tenant = ?1 AND email = ?2"
+            ))?
+            .query_row(params![tenant.as_str(), email.as_str()], user_row)
+            .optional()
         })
     }
 
     fn user_by_id(&self, tenant: &TenantName, id: &str) -> Result<Option<UserRecord>> {
         self.read(|conn| {
-            conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE tenant = ?1 AND id = ?2"))?
-                .query_row(params![tenant.as_str(), id], user_row)
-                .optional()
+            conn.prepare_cached(&format!(
+                "SELECT {USER_COLS} FROM users WHERE tenant = ?1 AND id = ?2"
+            ))?
+            .query_row(params![tenant.as_str(), id], user_row)
+            .optional()
         })
     }
 
     fn users(&self, tenant: &TenantName) -> Result<Vec<UserRecord>> {
         self.read(|conn| {
-            conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE tenant = ?1 ORDER BY email"))?
-                .query_map([tenant.as_str()], user_row)?
-                .collect()
+            conn.prepare_cached(&format!(
+                "SELECT {USER_COLS} FROM users WHERE tenant = ?1 ORDER BY email"
+            ))?
+            .query_map([tenant.as_str()], user_row)?
+            .collect()
         })
     }
 
@@ -499,7 +536,13 @@ impl Store for SqliteStore {
         })
     }
 
-    fn revoke_app_password(&self, tenant: &TenantName, user_id: &str, id: &str, now: UnixTime) -> Result<()> {
+    fn revoke_app_password(
+        &self,
+        tenant: &TenantName,
+        user_id: &str,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<()> {
         self.write(|tx| {
             let rows = tx
                 .execute(
@@ -540,21 +583,30 @@ impl Store for SqliteStore {
 
     fn client(&self, tenant: &TenantName, client_id: &str) -> Result<Option<ClientRecord>> {
         self.read(|conn| {
-            conn.prepare_cached(&format!("SELECT {CLIENT_COLS} FROM clients WHERE tenant = ?1 AND client_id = ?2"))?
-                .query_row(params![tenant.as_str(), client_id], client_row)
-                .optional()
+            conn.prepare_cached(&format!(
+                "SELECT {CLIENT_COLS} FROM clients WHERE tenant = ?1 AND client_id = ?2"
+            ))?
+            .query_row(params![tenant.as_str(), client_id], client_row)
+            .optional()
         })
     }
 
     fn clients(&self, tenant: &TenantName) -> Result<Vec<ClientRecord>> {
         self.read(|conn| {
-            conn.prepare_cached(&format!("SELECT {CLIENT_COLS} FROM clients WHERE tenant = ?1 ORDER BY created"))?
-                .query_map([tenant.as_str()], client_row)?
-                .collect()
+            conn.prepare_cached(&format!(
+                "SELECT {CLIENT_COLS} FROM clients WHERE tenant = ?1 ORDER BY created"
+            ))?
+            .query_map([tenant.as_str()], client_row)?
+            .collect()
         })
     }
 
-    fn set_client_blocked(&self, tenant: &TenantName, client_id: &str, blocked: bool) -> Result<()> {
+    fn set_client_blocked(
+        &self,
+        tenant: &TenantName,
+        client_id: &str,
+        blocked: bool,
+    ) -> Result<()> {
         self.write(|tx| {
             let rows = tx
                 .execute(
@@ -619,7 +671,12 @@ impl Store for SqliteStore {
         })
     }
 
-    fn set_key_statuses(&self, tenant: &TenantName, changes: &[(String, KeyStatus)], now: UnixTime) -> Result<()> {
+    fn set_key_statuses(
+        &self,
+        tenant: &TenantName,
+        changes: &[(String, KeyStatus)],
+        now: UnixTime,
+    ) -> Result<()> {
         self.write(|tx| {
             for (kid, status) in changes {
                 let rows = tx
@@ -682,9 +739,11 @@ impl Store for SqliteStore {
 
     fn session(&self, tenant: &TenantName, sid: &str) -> Result<Option<SessionRecord>> {
         self.read(|conn| {
-            conn.prepare_cached(&format!("SELECT {SESSION_COLS} FROM sessions WHERE tenant = ?1 AND sid = ?2"))?
-                .query_row(params![tenant.as_str(), sid], session_row)
-                .optional()
+            conn.prepare_cached(&format!(
+                "SELECT {SESSION_COLS} FROM sessions WHERE tenant = ?1 AND sid = ?2"
+            ))?
+            .query_row(params![tenant.as_str(), sid], session_row)
+            .optional()
         })
     }
 
@@ -744,13 +803,19 @@ impl Store for SqliteStore {
 
     fn token(&self, tenant: &TenantName, jti: &str) -> Result<Option<TokenRecord>> {
         self.read(|conn| {
-            conn.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE tenant = ?1 AND jti = ?2"))?
-                .query_row(params![tenant.as_str(), jti], token_row)
-                .optional()
+            conn.prepare_cached(&format!(
+                "SELECT {TOKEN_COLS} FROM tokens WHERE tenant = ?1 AND jti = ?2"
+            ))?
+            .query_row(params![tenant.as_str(), jti], token_row)
+            .optional()
         })
     }
 
-    fn token_by_secret(&self, tenant: &TenantName, secret_hash: &[u8]) -> Result<Option<TokenRecord>> {
+    fn token_by_secret(
+        &self,
+        tenant: &TenantName,
+        secret_hash: &[u8],
+    ) -> Result<Option<TokenRecord>> {
         self.read(|conn| {
             conn.prepare_cached(&format!(
                 "SELECT {TOKEN_COLS} FROM tokens WHERE tenant = ?1 AND secret_hash = ?2"
@@ -760,7 +825,12 @@ impl Store for SqliteStore {
         })
     }
 
-    fn use_refresh_token(&self, tenant: &TenantName, secret_hash: &[u8], now: UnixTime) -> Result<RefreshUse> {
+    fn use_refresh_token(
+        &self,
+        tenant: &TenantName,
+        secret_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<RefreshUse> {
         self.write(|tx| {
             let record = tx
                 .prepare_cached(&format!(
@@ -835,7 +905,12 @@ impl Store for SqliteStore {
         })
     }
 
-    fn take_auth_code(&self, tenant: &TenantName, code_hash: &[u8], now: UnixTime) -> Result<CodeUse> {
+    fn take_auth_code(
+        &self,
+        tenant: &TenantName,
+        code_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<CodeUse> {
         self.write(|tx| {
             let found = tx
                 .prepare_cached(&format!(
@@ -888,7 +963,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn device_by_user_code(&self, tenant: &TenantName, user_code: &str) -> Result<Option<DeviceCodeRecord>> {
+    fn device_by_user_code(
+        &self,
+        tenant: &TenantName,
+        user_code: &str,
+    ) -> Result<Option<DeviceCodeRecord>> {
         self.read(|conn| {
             conn.prepare_cached(&format!(
                 "SELECT {DEVICE_COLS} FROM device_codes WHERE tenant = ?1 AND user_code = ?2"
@@ -898,7 +977,12 @@ impl Store for SqliteStore {
         })
     }
 
-    fn decide_device(&self, tenant: &TenantName, user_code: &str, approval: Option<(&str, &str)>) -> Result<()> {
+    fn decide_device(
+        &self,
+        tenant: &TenantName,
+        user_code: &str,
+        approval: Option<(&str, &str)>,
+    ) -> Result<()> {
         self.write(|tx| {
             let (status, user_id, sid) = match approval {
                 Some((user, sid)) => ("approved", Some(user), Some(sid)),
@@ -915,7 +999,12 @@ impl Store for SqliteStore {
         })
     }
 
-    fn poll_device(&self, tenant: &TenantName, device_code_hash: &[u8], now: UnixTime) -> Result<Option<DeviceCodeRecord>> {
+    fn poll_device(
+        &self,
+        tenant: &TenantName,
+        device_code_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<DeviceCodeRecord>> {
         self.write(|tx| {
             let record = tx
                 .prepare_cached(&format!(
@@ -979,6 +1068,26 @@ impl Store for SqliteStore {
                 }
             }
             Ok(epochs)
+        })
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<String>> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT value FROM settings WHERE name = ?1")?
+                .query_row([name], |row| row.get(0))
+                .optional()
+        })
+    }
+
+    fn set_setting(&self, name: &str, value: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![name, value],
+            )
+            .map_err(backend)?;
+            Ok(())
         })
     }
 }

@@ -90,7 +90,10 @@ pub struct TenantName(String);
 impl TenantName {
     /// Validates and wraps a tenant name.
     pub fn parse(name: &str) -> Result<Self, InvalidName> {
-        let bad = |reason| InvalidName { what: "tenant name", reason };
+        let bad = |reason| InvalidName {
+            what: "tenant name",
+            reason,
+        };
         if name.is_empty() || name.len() > 63 {
             return Err(bad("must be 1 to 63 characters"));
         }
@@ -138,7 +141,10 @@ pub struct Email(String);
 impl Email {
     /// Validates the address's shape (`local@domain`) and lowercases it.
     pub fn parse(address: &str) -> Result<Self, InvalidName> {
-        let bad = |reason| InvalidName { what: "email address", reason };
+        let bad = |reason| InvalidName {
+            what: "email address",
+            reason,
+        };
         if address.len() > 254 {
             return Err(bad("longer than 254 characters"));
         }
@@ -188,7 +194,10 @@ pub struct Domain(String);
 impl Domain {
     /// Validates a DNS name of letters, digits, `-` and dots.
     pub fn parse(name: &str) -> Result<Self, InvalidName> {
-        let bad = |reason| InvalidName { what: "domain", reason };
+        let bad = |reason| InvalidName {
+            what: "domain",
+            reason,
+        };
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         if name.is_empty() || name.len() > 253 {
             return Err(bad("must be 1 to 253 characters"));
@@ -197,7 +206,9 @@ impl Domain {
             if label.is_empty() || label.len() > 63 {
                 return Err(bad("each label must be 1 to 63 characters"));
             }
-            if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 || label.starts_with('-')
                 || label.ends_with('-')
             {
@@ -294,7 +305,11 @@ mod tests {
             ("a@-bad.com", None),
         ];
         for (input, expect) in cases {
-            assert_eq!(Email::parse(input).ok().as_ref().map(Email::as_str), *expect, "{input}");
+            assert_eq!(
+                Email::parse(input).ok().as_ref().map(Email::as_str),
+                *expect,
+                "{input}"
+            );
         }
     }
 

@@ -1,0 +1,173 @@
+//! `stormproof serve`: hardens the process, opens the store, keys and
+//! verifier, starts the background work, and serves HTTP.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use stormproof_http::AppState;
+use stormproof_identity::Issuer;
+use stormproof_keys::Pkcs11Token;
+use stormproof_store::{SqliteStore, Store};
+use stormproof_types::{Clock, SystemClock};
+use stormproof_verifier::{SecurityEventSink, Verifier, VerifierConfig};
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+
+/// The setting where `serve` records its public URL, so that admin commands
+/// run beside it mint tokens for the same issuer.
+pub const PUBLIC_URL_SETTING: &str = "public_url";
+
+/// How often the server looks for changes made by admin commands in other
+/// processes (key revocations, session revocations). Well under the 1 s
+/// promise.
+const CHANGE_POLL: Duration = Duration::from_millis(200);
+
+/// How often key schedules are checked.
+const ROTATION_CHECK: Duration = Duration::from_secs(60);
+
+const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+
+/// Keeps key material out of core dumps and away from ptrace: the process
+/// becomes non-dumpable and its core size limit zero.
+fn harden_process() -> anyhow::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl and setrlimit with constant, valid arguments touch
+        // only this process's attributes.
+        let dumpable = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        if dumpable != 0 {
+            anyhow::bail!(
+                "prctl(PR_SET_DUMPABLE, 0) failed: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        let no_core = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as above; the struct outlives the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) } != 0 {
+            anyhow::bail!(
+                "setrlimit(RLIMIT_CORE, 0) failed: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Opens the store, the HSM (if configured) and the issuer; shared with the
+/// admin commands so both sides use the same settings.
+pub fn open_issuer(
+    data: &Path,
+    config: &Config,
+    public_url: &str,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<Issuer>)> {
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(data)
+            .with_context(|| format!("opening the store in {}", data.display()))?,
+    );
+    let hsm = match config.pkcs11()? {
+        Some(pkcs11) => Some(Pkcs11Token::open(&pkcs11).context("opening the PKCS#11 token")?),
+        None => None,
+    };
+    let issuer_config = config.issuer(public_url)?;
+    let issuer = Issuer::open(store.clone(), clock, issuer_config, data, hsm)
+        .context("opening the issuer")?;
+    Ok((store, Arc::new(issuer)))
+}
+
+pub fn run(data: &Path, config: Config, args: ServeArgs) -> anyhow::Result<()> {
+    harden_process()?;
+    let http = args
+        .http
+        .or(config.server.http.clone())
+        .unwrap_or_else(|| DEFAULT_HTTP.to_owned());
+    let public_url = args
+        .public_url
+        .or(config.server.public_url.clone())
+        .unwrap_or_else(|| format!("http://{http}"))
+        .trim_end_matches('/')
+        .to_owned();
+    url::Url::parse(&public_url)
+        .with_context(|| format!("--public-url {public_url} is not a URL"))?;
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (store, issuer) = open_issuer(data, &config, &public_url, clock.clone())?;
+    store.set_setting(PUBLIC_URL_SETTING, &public_url)?;
+    issuer
+        .rotate_all()
+        .context("bringing signing keys up to date")?;
+
+    let issuer_config = issuer.config();
+    let events = SecurityEventSink::spawn(store.clone(), clock.clone());
+    let verifier = Arc::new(Verifier::new(
+        store.clone(),
+        clock.clone(),
+        VerifierConfig {
+            public_url: public_url.clone(),
+            audience: public_url.clone(),
+            leeway_secs: issuer_config.leeway,
+            max_lifetime_secs: issuer_config.max_token_lifetime,
+            ..VerifierConfig::default()
+        },
+        Some(events),
+    )?);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&http).await.with_context(|| format!("binding {http}"))?;
+        tracing::info!(message = "listening", http = %listener.local_addr()?, public_url = %public_url);
+
+        let watcher = verifier.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CHANGE_POLL);
+            loop {
+                tick.tick().await;
+                if let Err(error) = watcher.refresh() {
+                    tracing::error!(message = "could not poll for key and revocation changes", %error);
+                }
+            }
+        });
+        let rotator = issuer.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ROTATION_CHECK);
+            loop {
+                tick.tick().await;
+                let issuer = rotator.clone();
+                // Key generation may wait on an HSM: keep it off the reactor.
+                let _ = tokio::task::spawn_blocking(move || issuer.rotate_all()).await;
+            }
+        });
+
+        let state = AppState::new(issuer, verifier);
+        stormproof_http::serve(listener, state, shutdown_signal()).await.context("serving HTTP")?;
+        tracing::info!(message = "stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

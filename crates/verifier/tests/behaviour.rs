@@ -1,0 +1,350 @@
+//! Genuine tokens, the cache, refresh, DPoP and security events.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Instant;
+
+use common::*;
+use serde_json::json;
+use stormproof_keys::{SecretKey, Signer};
+use stormproof_store::{KeyBackend, KeyRecord, KeyStatus};
+use stormproof_types::Alg;
+use stormproof_verifier::RejectReason::{self, *};
+use stormproof_verifier::{RequestContext, VerifyMode};
+
+#[test]
+fn genuine_eddsa_and_es256_tokens_verify() {
+    let f = Fixture::new();
+    for kid in ["a1", "a-es"] {
+        let claims = f.alice();
+        let token = f.issue(kid, &claims);
+        let p = f
+            .verify_bearer(&token)
+            .unwrap_or_else(|r| panic!("{kid}: {r:?}"));
+        assert_eq!(p.tenant(), &f.a);
+        assert_eq!(p.subject(), "u-alice");
+        assert_eq!(p.client_id(), "mail-app");
+        assert_eq!(p.session_id(), "s-alice");
+        assert_eq!(p.token_id(), claims["jti"].as_str().unwrap());
+        assert_eq!(p.scope(), "mail.read mail.send");
+        assert_eq!(p.expires_at(), NOW + 600);
+        assert_eq!(p.issued_at(), NOW - 10);
+        assert_eq!(p.jkt(), None);
+        assert!(p.has_scope("mail.send"));
+        assert!(!p.has_scope("admin"));
+    }
+    // Tenant B's genuine token verifies with B's key, as B.
+    let token = f.issue("b1", &f.claims_for(&f.b, "u-bob", "s-bob", "mail-app"));
+    assert_eq!(f.verify_bearer(&token).unwrap().tenant(), &f.b);
+    assert_eq!(f.verifier.issuer(&f.b), format!("{URL}/t/beta"));
+}
+
+#[test]
+fn typ_media_type_form_and_leeway_are_accepted() {
+    let f = Fixture::new();
+    let claims = f.alice();
+    f.record("a1", &claims);
+    let token = f.sign(
+        "a1",
+        &json!({"alg": "EdDSA", "typ": "application/AT+JWT", "kid": "a1"}),
+        &claims,
+    );
+    f.verify_bearer(&token).unwrap();
+
+    // Expired ten seconds ago, within the 30 s leeway.
+    let mut claims = f.alice();
+    claims["exp"] = (NOW - 10).into();
+    claims["iat"] = (NOW - 610).into();
+    f.verify_bearer(&f.issue("a1", &claims)).unwrap();
+    // An audience list including ours.
+    let mut claims = f.alice();
+    claims["aud"] = json!(["https://other.example", URL]);
+    f.verify_bearer(&f.issue("a1", &claims)).unwrap();
+}
+
+#[test]
+fn retiring_key_verifies_tokens_signed_before_retiring() {
+    let f = Fixture::new();
+    // retiring_at is NOW - 600; signed just before it.
+    let mut claims = f.alice();
+    claims["iat"] = (NOW - 700).into();
+    claims["exp"] = (NOW + 2000).into();
+    f.verify_bearer(&f.issue("a-retiring", &claims)).unwrap();
+    // Within the leeway after retiring_at is still the key's own signing window.
+    claims["jti"] = "late-but-in-leeway".into();
+    claims["iat"] = (NOW - 580).into();
+    f.verify_bearer(&f.issue("a-retiring", &claims)).unwrap();
+}
+
+#[test]
+fn cache_serves_repeat_verifications_until_refresh_or_invalidate() {
+    let f = Fixture::new();
+
+    let claims = f.alice();
+    let token = f.issue("a1", &claims);
+    f.verify_bearer(&token).unwrap();
+    f.store
+        .revoke_token(&f.a, claims["jti"].as_str().unwrap(), NOW)
+        .unwrap();
+    // Still accepted: served from the cache, which only the next poll clears.
+    // (An uncached verification would read the ledger and refuse it.)
+    f.verify_bearer(&token).expect("cache hit");
+    f.verifier.refresh().unwrap();
+    assert_eq!(f.verify_bearer(&token).unwrap_err().reason, Revoked);
+
+    let claims = f.alice();
+    let token = f.issue("a1", &claims);
+    f.verify_bearer(&token).unwrap();
+    f.store
+        .revoke_token(&f.a, claims["jti"].as_str().unwrap(), NOW)
+        .unwrap();
+    f.verifier.invalidate();
+    assert_eq!(f.verify_bearer(&token).unwrap_err().reason, Revoked);
+
+    // refresh() without any change keeps the cache: the revocation below is
+    // only visible once a later refresh sees the epoch move.
+    let claims = f.alice();
+    let token = f.issue("a1", &claims);
+    f.verifier.refresh().unwrap();
+    f.verify_bearer(&token).unwrap();
+    f.verifier.refresh().unwrap();
+    f.store
+        .revoke_token(&f.a, claims["jti"].as_str().unwrap(), NOW)
+        .unwrap();
+    f.verify_bearer(&token)
+        .expect("cache survived a no-op refresh");
+    f.verifier.refresh().unwrap();
+    assert_eq!(f.verify_bearer(&token).unwrap_err().reason, Revoked);
+}
+
+#[test]
+fn cached_tokens_still_expire() {
+    let f = Fixture::new();
+    let token = f.issue("a1", &f.alice());
+    f.verify_bearer(&token).unwrap();
+    f.clock.advance(600 + 30);
+    assert_eq!(f.verify_bearer(&token).unwrap_err().reason, Expired);
+}
+
+#[test]
+fn refresh_picks_up_a_compromised_key() {
+    let f = Fixture::new();
+    let cached = f.issue("a1", &f.alice());
+    let uncached = f.issue("a1", &f.alice());
+    f.verify_bearer(&cached).unwrap();
+    f.store.compromise_key(&f.a, "a1", NOW).unwrap();
+    f.verifier.refresh().unwrap();
+    assert_eq!(f.verify_bearer(&cached).unwrap_err().reason, KeyCompromised);
+    assert_eq!(
+        f.verify_bearer(&uncached).unwrap_err().reason,
+        KeyCompromised
+    );
+    // The other keys of the tenant are unaffected.
+    f.verify_bearer(&f.issue("a-es", &f.alice())).unwrap();
+}
+
+#[test]
+fn refresh_picks_up_a_new_key() {
+    let f = Fixture::new();
+    let secret = SecretKey::generate(Alg::Es256);
+    f.store
+        .insert_key(&KeyRecord {
+            tenant: f.a.clone(),
+            kid: "a-new".into(),
+            alg: Alg::Es256,
+            backend: KeyBackend::Software,
+            material: vec![],
+            public_key: secret.public_key().to_bytes(),
+            created: NOW - 60,
+            not_before: NOW - 60,
+            not_after: NOW + DAY,
+            status: KeyStatus::Active,
+            activated_at: Some(NOW - 60),
+            retiring_at: None,
+            imported: false,
+        })
+        .unwrap();
+    let claims = f.alice();
+    f.record("a-new", &claims);
+    let token = sign_with(
+        &secret,
+        &json!({"alg": "ES256", "typ": "at+jwt", "kid": "a-new"}),
+        &claims,
+    );
+    assert_eq!(f.verify_bearer(&token).unwrap_err().reason, UnknownKey);
+    f.verifier.refresh().unwrap();
+    f.verify_bearer(&token).unwrap();
+}
+
+#[test]
+fn rejections_become_security_events() {
+    let f = Fixture::new();
+    let (verifier, sink) = f.verifier_with_events();
+    let claims = f.alice();
+    let forged = f.sign("a1", &f.header("a1"), &claims);
+    let rejection = verifier.verify(&forged, &bearer()).unwrap_err();
+    assert_eq!(rejection.reason, NeverIssued);
+    let _ = verifier.verify("garbage", &bearer()).unwrap_err();
+    sink.flush();
+    assert_eq!(sink.dropped(), 0);
+
+    let events = f.store.security_events(0, 100).unwrap();
+    let event = events
+        .iter()
+        .find(|e| e.reason == "never_issued")
+        .expect("never_issued event");
+    assert_eq!(event.kind, "token_rejected");
+    assert_eq!(event.tenant.as_deref(), Some("alpha"));
+    assert_eq!(event.ip.as_deref(), Some("198.51.100.7"));
+    assert_eq!(event.user_agent.as_deref(), Some("test-agent"));
+    assert_eq!(event.time, NOW);
+    assert_eq!(event.detail["kid"], "a1");
+    assert_eq!(event.detail["jti"], claims["jti"]);
+    assert_eq!(event.detail["sub"], "u-alice");
+    assert_eq!(event.detail["client_id"], "mail-app");
+    assert_eq!(event.detail["sid"], "s-alice");
+    assert_eq!(event.detail["forgery"], true);
+    let malformed = events
+        .iter()
+        .find(|e| e.reason == "malformed")
+        .expect("malformed event");
+    assert_eq!(malformed.detail["forgery"], false);
+    assert_eq!(malformed.tenant, None);
+
+    let counts = verifier.rejection_counts();
+    assert_eq!(counts.len(), RejectReason::all().len());
+    let count = |reason| counts.iter().find(|(r, _)| *r == reason).map(|(_, n)| *n);
+    assert_eq!(count(NeverIssued), Some(1));
+    assert_eq!(count(Malformed), Some(1));
+    assert_eq!(count(Revoked), Some(0));
+}
+
+#[test]
+fn dpop_bound_tokens_verify_with_a_proof_of_their_key() {
+    let f = Fixture::new();
+    for alg in [Alg::EdDsa, Alg::Es256] {
+        let holder = SecretKey::generate(alg);
+        let jkt = holder.public_key().thumbprint();
+        let mut claims = f.alice();
+        claims["cnf"] = json!({"jkt": jkt});
+        let token = f.issue("a1", &claims);
+
+        let first = proof(&holder, "GET", RESOURCE, Some(&token), NOW);
+        let p = f
+            .verifier
+            .verify(&token, &dpop_request(Some(&first)))
+            .unwrap();
+        assert_eq!(p.jkt(), Some(jkt.as_str()));
+        // A cache hit still needs a fresh proof for each request, and the
+        // proof's htu is compared after normalisation.
+        let htu = "HTTP://127.0.0.1:8080/jmap?ignored=1";
+        let second = proof(&holder, "GET", htu, Some(&token), NOW + 5);
+        f.verifier
+            .verify(&token, &dpop_request(Some(&second)))
+            .unwrap();
+        assert_eq!(
+            f.verifier
+                .verify(&token, &dpop_request(Some(&second)))
+                .unwrap_err()
+                .reason,
+            DpopReplay
+        );
+
+        // Introspection checks the token, not the holder.
+        let introspect = RequestContext {
+            mode: VerifyMode::Introspection,
+            ..bearer()
+        };
+        f.verifier.verify(&token, &introspect).unwrap();
+    }
+}
+
+#[test]
+fn token_endpoint_proofs_return_the_thumbprint() {
+    let f = Fixture::new();
+    let holder = SecretKey::generate(Alg::Es256);
+    let url = format!("{URL}/t/alpha/token");
+    let p = proof(&holder, "POST", &url, None, NOW - 20);
+    let jkt = f
+        .verifier
+        .verify_dpop_proof(&p, "POST", &url, None)
+        .unwrap();
+    assert_eq!(jkt, holder.public_key().thumbprint());
+    let again = f
+        .verifier
+        .verify_dpop_proof(&p, "POST", &url, None)
+        .unwrap_err();
+    assert_eq!(again.reason, DpopReplay);
+    let late = proof(&holder, "POST", &url, None, NOW + 61);
+    assert_eq!(
+        f.verifier
+            .verify_dpop_proof(&late, "POST", &url, None)
+            .unwrap_err()
+            .reason,
+        DpopInvalid
+    );
+    // An algorithm the key cannot have.
+    let header = json!({"typ": "dpop+jwt", "alg": "EdDSA", "jwk": holder.public_key().to_jwk("x")});
+    let claims = json!({"jti": "x", "htm": "POST", "htu": url, "iat": NOW});
+    let lying = stormproof_jws::encode(&header, &claims, |i| holder.sign(i)).unwrap();
+    assert_eq!(
+        f.verifier
+            .verify_dpop_proof(&lying, "POST", &url, None)
+            .unwrap_err()
+            .reason,
+        DpopInvalid
+    );
+}
+
+#[test]
+fn all_reasons_have_names_and_forgeries_are_flagged() {
+    let forgeries: Vec<_> = RejectReason::all()
+        .iter()
+        .filter(|r| r.is_forgery())
+        .map(|r| r.as_str())
+        .collect();
+    assert_eq!(
+        forgeries,
+        [
+            "alg_none",
+            "hmac_alg",
+            "alg_mismatch",
+            "embedded_key",
+            "unknown_key",
+            "cross_tenant_key",
+            "key_not_active",
+            "key_compromised",
+            "key_expired",
+            "bad_signature",
+            "never_issued",
+            "ledger_mismatch"
+        ]
+    );
+}
+
+/// Run with `cargo test --release -p stormproof-verifier -- --ignored` to
+/// measure the cache-hit path.
+#[test]
+#[ignore = "timing; meaningful only in release builds"]
+fn cache_hit_throughput() {
+    let f = Fixture::new();
+    let token = f.issue("a1", &f.alice());
+    f.verify_bearer(&token).unwrap();
+    let request = bearer();
+    let n = 2_000_000u32;
+    let start = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(
+            f.verifier
+                .verify(std::hint::black_box(&token), &request)
+                .is_ok(),
+        );
+    }
+    let per_second = f64::from(n) / start.elapsed().as_secs_f64();
+    eprintln!(
+        "cache hits: {per_second:.0}/s on one core, token {} bytes",
+        token.len()
+    );
+    assert!(per_second > 1_000_000.0, "{per_second:.0}/s");
+}
