@@ -151,7 +151,14 @@ impl Issuer {
                 }
             };
             if let Some(old) = active {
-                changes.push((old.kid.clone(), KeyStatus::Retiring));
+                // A key already past its hard lifetime verifies nothing, so
+                // there is nothing for it to do as a retiring key.
+                let status = if now >= old.not_after {
+                    KeyStatus::Retired
+                } else {
+                    KeyStatus::Retiring
+                };
+                changes.push((old.kid.clone(), status));
             }
             changes.push((incoming.kid.clone(), KeyStatus::Active));
             tracing::info!(message = "rotating signing key", %tenant, new = %incoming.kid, old = active.map(|k| k.kid.as_str()).unwrap_or("-"));

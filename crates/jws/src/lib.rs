@@ -200,7 +200,9 @@ mod tests {
 
     #[test]
     fn headers() {
-        let cases: &[(&str, Result<(&str, Option<&str>, bool), ErrorKind>)] = &[
+        // (alg, kid, has_key_reference) or the error.
+        type Expect = Result<(&'static str, Option<&'static str>, bool), ErrorKind>;
+        let cases: &[(&str, Expect)] = &[
             (
                 r#"{"alg":"EdDSA","kid":"k"}"#,
                 Ok(("EdDSA", Some("k"), false)),

@@ -474,8 +474,16 @@ impl Verifier {
         // 4. The key: (issuer's tenant, kid) is the only lookup, so a key of
         // one tenant can never vouch for another's tokens.
         let kid = header.kid.as_deref().ok_or(RejectReason::MissingKid)?;
-        let ring = self.ring();
-        let Some(key) = ring.keys.get(&(tenant.clone(), kid.to_owned())) else {
+        let lookup = (tenant.clone(), kid.to_owned());
+        let mut ring = self.ring();
+        if !ring.keys.contains_key(&lookup) && self.refresh().is_ok() {
+            // A key another process created a moment ago (an import, a
+            // rotation) must not be taken for an unknown one: catch up with
+            // the store once before deciding. The cost is one read of two
+            // counters, and only on this already-failing path.
+            ring = self.ring();
+        }
+        let Some(key) = ring.keys.get(&lookup) else {
             return Err(if ring.kids.contains(kid) {
                 RejectReason::CrossTenantKey
             } else {

@@ -1,9 +1,7 @@
 //! Genuine tokens, the cache, refresh, DPoP and security events.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-
-use std::time::Instant;
 
 use common::*;
 use serde_json::json;
@@ -145,7 +143,7 @@ fn refresh_picks_up_a_compromised_key() {
 }
 
 #[test]
-fn refresh_picks_up_a_new_key() {
+fn a_key_created_elsewhere_is_found_before_the_next_refresh() {
     let f = Fixture::new();
     let secret = SecretKey::generate(Alg::Es256);
     f.store
@@ -172,8 +170,9 @@ fn refresh_picks_up_a_new_key() {
         &json!({"alg": "ES256", "typ": "at+jwt", "kid": "a-new"}),
         &claims,
     );
-    assert_eq!(f.verify_bearer(&token).unwrap_err().reason, UnknownKey);
-    f.verifier.refresh().unwrap();
+    // No explicit refresh: a miss catches up with the store before it is
+    // called unknown, so a just-imported key is neither refused nor
+    // misreported.
     f.verify_bearer(&token).unwrap();
 }
 
@@ -321,30 +320,4 @@ fn all_reasons_have_names_and_forgeries_are_flagged() {
             "ledger_mismatch"
         ]
     );
-}
-
-/// Run with `cargo test --release -p stormproof-verifier -- --ignored` to
-/// measure the cache-hit path.
-#[test]
-#[ignore = "timing; meaningful only in release builds"]
-fn cache_hit_throughput() {
-    let f = Fixture::new();
-    let token = f.issue("a1", &f.alice());
-    f.verify_bearer(&token).unwrap();
-    let request = bearer();
-    let n = 2_000_000u32;
-    let start = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(
-            f.verifier
-                .verify(std::hint::black_box(&token), &request)
-                .is_ok(),
-        );
-    }
-    let per_second = f64::from(n) / start.elapsed().as_secs_f64();
-    eprintln!(
-        "cache hits: {per_second:.0}/s on one core, token {} bytes",
-        token.len()
-    );
-    assert!(per_second > 1_000_000.0, "{per_second:.0}/s");
 }

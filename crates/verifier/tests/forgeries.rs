@@ -170,392 +170,78 @@ fn forged_and_malformed_tokens_are_refused_with_their_exact_reason() {
     let base = r#""iss":"http://127.0.0.1:8080/t/alpha","aud":"http://127.0.0.1:8080","iat":1749999990,"jti":"dup","tid":"alpha","sid":"s-alice","client_id":"mail-app","scope":"mail.read""#;
     let hdr = r#"{"alg":"EdDSA","typ":"at+jwt","kid":"a1"}"#;
 
+    #[rustfmt::skip]
     let cases = vec![
         // Wire format.
         bearer_case("not_a_jws", "not-a-token".into(), Malformed),
         bearer_case("empty", String::new(), Malformed),
         bearer_case("four_parts", format!("{genuine}.AAAA"), Malformed),
         bearer_case("padded_base64", format!("{g_header}=.{g_rest}"), Malformed),
-        bearer_case(
-            "oversized",
-            f.sign("a1", &a1(), &edited("pad", "x".repeat(9000).into())),
-            TooLarge,
-        ),
-        bearer_case(
-            "duplicate_claim",
-            sign_raw(
-                f.secret("a1"),
-                hdr,
-                &format!(r#"{{{base},"exp":1750000600,"sub":"u-alice","sub":"u-bob"}}"#),
-            ),
-            Malformed,
-        ),
-        bearer_case(
-            "wrong_claim_type",
-            sign_raw(
-                f.secret("a1"),
-                hdr,
-                &format!(r#"{{{base},"exp":"1750000600","sub":"u-alice"}}"#),
-            ),
-            Malformed,
-        ),
-        bearer_case(
-            "missing_claim",
-            sign_raw(
-                f.secret("a1"),
-                hdr,
-                &format!(r#"{{{base},"sub":"u-alice"}}"#),
-            ),
-            Malformed,
-        ),
-        bearer_case(
-            "duplicate_header_member",
-            sign_raw(
-                f.secret("a1"),
-                r#"{"alg":"EdDSA","typ":"at+jwt","kid":"a1","kid":"b1"}"#,
-                &genuine_claims.to_string(),
-            ),
-            Malformed,
-        ),
+        bearer_case("oversized", f.sign("a1", &a1(), &edited("pad", "x".repeat(9000).into())), TooLarge),
+        bearer_case("duplicate_claim", sign_raw(f.secret("a1"), hdr, &format!(r#"{{{base},"exp":1750000600,"sub":"u-alice","sub":"u-bob"}}"#)), Malformed),
+        bearer_case("wrong_claim_type", sign_raw(f.secret("a1"), hdr, &format!(r#"{{{base},"exp":"1750000600","sub":"u-alice"}}"#)), Malformed),
+        bearer_case("missing_claim", sign_raw(f.secret("a1"), hdr, &format!(r#"{{{base},"sub":"u-alice"}}"#)), Malformed),
+        bearer_case("duplicate_header_member", sign_raw(f.secret("a1"), r#"{"alg":"EdDSA","typ":"at+jwt","kid":"a1","kid":"b1"}"#, &genuine_claims.to_string()), Malformed),
         // Header: algorithm and key choice.
-        bearer_case(
-            "alg_none",
-            with_signature(
-                &f.sign(
-                    "a1",
-                    &json!({"alg": "none", "typ": "at+jwt", "kid": "a1"}),
-                    &f.alice(),
-                ),
-                b"x",
-            ),
-            AlgNone,
-        ),
-        bearer_case(
-            "alg_none_mixed_case",
-            with_signature(
-                &f.sign(
-                    "a1",
-                    &json!({"alg": "NoNe", "typ": "at+jwt", "kid": "a1"}),
-                    &f.alice(),
-                ),
-                b"x",
-            ),
-            AlgNone,
-        ),
-        bearer_case(
-            "alg_none_empty_signature",
-            format!(
-                "{}.",
-                f.sign(
-                    "a1",
-                    &json!({"alg": "none", "typ": "at+jwt", "kid": "a1"}),
-                    &f.alice()
-                )
-                .rsplit_once('.')
-                .unwrap()
-                .0
-            ),
-            Malformed,
-        ),
+        bearer_case("alg_none", with_signature(&f.sign("a1", &json!({"alg": "none", "typ": "at+jwt", "kid": "a1"}), &f.alice()), b"x"), AlgNone),
+        bearer_case("alg_none_mixed_case", with_signature(&f.sign("a1", &json!({"alg": "NoNe", "typ": "at+jwt", "kid": "a1"}), &f.alice()), b"x"), AlgNone),
+        bearer_case("alg_none_empty_signature", format!("{}.", f.sign("a1", &json!({"alg": "none", "typ": "at+jwt", "kid": "a1"}), &f.alice()).rsplit_once('.').unwrap().0), Malformed),
         bearer_case("hs256_keyed_with_public_key", hs256, HmacAlg),
-        bearer_case(
-            "unsupported_alg_rs256",
-            f.sign(
-                "a1",
-                &json!({"alg": "RS256", "typ": "at+jwt", "kid": "a1"}),
-                &f.alice(),
-            ),
-            UnsupportedAlg,
-        ),
-        bearer_case(
-            "embedded_jwk",
-            sign_with(
-                &attacker,
-                &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "a1", "jwk": attacker.public_key().to_jwk("x")}),
-                &f.alice(),
-            ),
-            EmbeddedKey,
-        ),
-        bearer_case(
-            "jku_header",
-            sign_with(
-                &attacker,
-                &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "a1", "jku": "https://evil.example/jwks"}),
-                &f.alice(),
-            ),
-            EmbeddedKey,
-        ),
-        bearer_case(
-            "x5c_header",
-            sign_with(
-                &attacker,
-                &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "a1", "x5c": ["MIIB"]}),
-                &f.alice(),
-            ),
-            EmbeddedKey,
-        ),
-        bearer_case(
-            "crit_header",
-            f.sign(
-                "a1",
-                &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "a1", "crit": ["exp"]}),
-                &f.alice(),
-            ),
-            UnknownCrit,
-        ),
-        bearer_case(
-            "typ_jwt",
-            f.sign(
-                "a1",
-                &json!({"alg": "EdDSA", "typ": "JWT", "kid": "a1"}),
-                &f.alice(),
-            ),
-            WrongType,
-        ),
-        bearer_case(
-            "typ_missing",
-            f.sign("a1", &json!({"alg": "EdDSA", "kid": "a1"}), &f.alice()),
-            WrongType,
-        ),
-        bearer_case(
-            "id_token_typ",
-            f.sign(
-                "a1",
-                &json!({"alg": "EdDSA", "typ": "id+jwt", "kid": "a1"}),
-                &f.alice(),
-            ),
-            WrongType,
-        ),
+        bearer_case("unsupported_alg_rs256", f.sign("a1", &json!({"alg": "RS256", "typ": "at+jwt", "kid": "a1"}), &f.alice()), UnsupportedAlg),
+        bearer_case("embedded_jwk", sign_with(&attacker, &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "a1", "jwk": attacker.public_key().to_jwk("x")}), &f.alice()), EmbeddedKey),
+        bearer_case("jku_header", sign_with(&attacker, &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "a1", "jku": "https://evil.example/jwks"}), &f.alice()), EmbeddedKey),
+        bearer_case("x5c_header", sign_with(&attacker, &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "a1", "x5c": ["MIIB"]}), &f.alice()), EmbeddedKey),
+        bearer_case("crit_header", f.sign("a1", &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "a1", "crit": ["exp"]}), &f.alice()), UnknownCrit),
+        bearer_case("typ_jwt", f.sign("a1", &json!({"alg": "EdDSA", "typ": "JWT", "kid": "a1"}), &f.alice()), WrongType),
+        bearer_case("typ_missing", f.sign("a1", &json!({"alg": "EdDSA", "kid": "a1"}), &f.alice()), WrongType),
+        bearer_case("id_token_typ", f.sign("a1", &json!({"alg": "EdDSA", "typ": "id+jwt", "kid": "a1"}), &f.alice()), WrongType),
         // Issuer and tenant.
-        bearer_case(
-            "foreign_issuer",
-            f.sign(
-                "a1",
-                &a1(),
-                &edited("iss", "https://evil.example/t/alpha".into()),
-            ),
-            UnknownIssuer,
-        ),
-        bearer_case(
-            "issuer_invalid_tenant",
-            f.sign("a1", &a1(), &edited("iss", format!("{URL}/t/Alpha").into())),
-            UnknownIssuer,
-        ),
-        bearer_case(
-            "issuer_trailing_path",
-            f.sign(
-                "a1",
-                &a1(),
-                &edited("iss", format!("{URL}/t/alpha/x").into()),
-            ),
-            UnknownIssuer,
-        ),
-        bearer_case(
-            "tid_mismatch",
-            f.sign("a1", &a1(), &edited("tid", "beta".into())),
-            TenantMismatch,
-        ),
+        bearer_case("foreign_issuer", f.sign("a1", &a1(), &edited("iss", "https://evil.example/t/alpha".into())), UnknownIssuer),
+        bearer_case("issuer_invalid_tenant", f.sign("a1", &a1(), &edited("iss", format!("{URL}/t/Alpha").into())), UnknownIssuer),
+        bearer_case("issuer_trailing_path", f.sign("a1", &a1(), &edited("iss", format!("{URL}/t/alpha/x").into())), UnknownIssuer),
+        bearer_case("tid_mismatch", f.sign("a1", &a1(), &edited("tid", "beta".into())), TenantMismatch),
         // Storm-0558: tenant B's real key signing tenant A's claims.
-        bearer_case(
-            "cross_tenant_key_b_signs_a",
-            f.sign("b1", &f.header("b1"), &f.alice()),
-            CrossTenantKey,
-        ),
+        bearer_case("cross_tenant_key_b_signs_a", f.sign("b1", &f.header("b1"), &f.alice()), CrossTenantKey),
         // A genuine token of A moved to B (iss and tid both B), re-signed
         // with A's key: (beta, a1) does not exist, a1 is A's, so it is a
         // cross-tenant key use.
-        bearer_case(
-            "tenant_moved_signed_by_a",
-            f.sign(
-                "a1",
-                &a1(),
-                &edited("iss", format!("{URL}/t/beta").into()).tap_set("tid", "beta"),
-            ),
-            CrossTenantKey,
-        ),
+        bearer_case("tenant_moved_signed_by_a", f.sign("a1", &a1(), &edited("iss", format!("{URL}/t/beta").into()).tap_set("tid", "beta")), CrossTenantKey),
         // The same move re-signed with B's own real key: structurally B's
         // token, but B's ledger never issued that jti.
-        bearer_case(
-            "tenant_moved_signed_by_b",
-            f.sign(
-                "b1",
-                &f.header("b1"),
-                &edited("iss", format!("{URL}/t/beta").into()).tap_set("tid", "beta"),
-            ),
-            NeverIssued,
-        ),
-        bearer_case(
-            "missing_kid",
-            f.sign("a1", &json!({"alg": "EdDSA", "typ": "at+jwt"}), &f.alice()),
-            MissingKid,
-        ),
-        bearer_case(
-            "unknown_kid",
-            f.sign(
-                "a1",
-                &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "nope"}),
-                &f.alice(),
-            ),
-            UnknownKey,
-        ),
+        bearer_case("tenant_moved_signed_by_b", f.sign("b1", &f.header("b1"), &edited("iss", format!("{URL}/t/beta").into()).tap_set("tid", "beta")), NeverIssued),
+        bearer_case("missing_kid", f.sign("a1", &json!({"alg": "EdDSA", "typ": "at+jwt"}), &f.alice()), MissingKid),
+        bearer_case("unknown_kid", f.sign("a1", &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "nope"}), &f.alice()), UnknownKey),
         // Key state, whatever the ledger says.
-        bearer_case(
-            "retired_key",
-            f.issue("a-retired", &f.alice()),
-            KeyNotActive,
-        ),
+        bearer_case("retired_key", f.issue("a-retired", &f.alice()), KeyNotActive),
         bearer_case("next_key", f.issue("a-next", &f.alice()), KeyNotActive),
-        bearer_case(
-            "compromised_key",
-            f.issue("a-comp", &f.alice()),
-            KeyCompromised,
-        ),
-        bearer_case(
-            "key_past_not_after",
-            f.issue("a-dead", &f.alice()),
-            KeyExpired,
-        ),
-        bearer_case(
-            "alg_mismatch_es256_on_eddsa_key",
-            f.sign(
-                "a1",
-                &json!({"alg": "ES256", "typ": "at+jwt", "kid": "a1"}),
-                &f.alice(),
-            ),
-            AlgMismatch,
-        ),
-        bearer_case(
-            "alg_mismatch_eddsa_on_es256_key",
-            f.sign(
-                "a1",
-                &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "a-es"}),
-                &f.alice(),
-            ),
-            AlgMismatch,
-        ),
+        bearer_case("compromised_key", f.issue("a-comp", &f.alice()), KeyCompromised),
+        bearer_case("key_past_not_after", f.issue("a-dead", &f.alice()), KeyExpired),
+        bearer_case("alg_mismatch_es256_on_eddsa_key", f.sign("a1", &json!({"alg": "ES256", "typ": "at+jwt", "kid": "a1"}), &f.alice()), AlgMismatch),
+        bearer_case("alg_mismatch_eddsa_on_es256_key", f.sign("a1", &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "a-es"}), &f.alice()), AlgMismatch),
         // Signature.
-        bearer_case(
-            "es256_r_s_zero",
-            with_signature(&f.issue("a-es", &f.alice()), &[0u8; 64]),
-            BadSignature,
-        ),
-        bearer_case(
-            "attacker_key_genuine_kid",
-            sign_with(&attacker, &a1(), &f.alice()),
-            BadSignature,
-        ),
+        bearer_case("es256_r_s_zero", with_signature(&f.issue("a-es", &f.alice()), &[0u8; 64]), BadSignature),
+        bearer_case("attacker_key_genuine_kid", sign_with(&attacker, &a1(), &f.alice()), BadSignature),
         bearer_case("flipped_signature_bit", flipped, BadSignature),
         bearer_case("truncated_signature", truncated, BadSignature),
         bearer_case("signature_of_other_token", swapped, BadSignature),
         // Audience and time.
-        bearer_case(
-            "wrong_audience",
-            f.sign("a1", &a1(), &edited("aud", "https://other.example".into())),
-            WrongAudience,
-        ),
-        bearer_case(
-            "wrong_audience_list",
-            f.sign(
-                "a1",
-                &a1(),
-                &edited("aud", json!(["https://other.example", "x"])),
-            ),
-            WrongAudience,
-        ),
-        bearer_case(
-            "expired",
-            f.issue(
-                "a1",
-                &edited("exp", (NOW - 100).into())
-                    .tap_set("iat", NOW - 700)
-                    .tap_set("jti", "exp1"),
-            ),
-            Expired,
-        ),
-        bearer_case(
-            "not_yet_valid",
-            f.issue(
-                "a1",
-                &edited("nbf", (NOW + 600).into()).tap_set("jti", "nbf1"),
-            ),
-            NotYetValid,
-        ),
-        bearer_case(
-            "issued_in_future",
-            f.issue(
-                "a1",
-                &edited("iat", (NOW + 600).into())
-                    .tap_set("exp", NOW + 1200)
-                    .tap_set("jti", "fut1"),
-            ),
-            IssuedInFuture,
-        ),
-        bearer_case(
-            "lifetime_too_long",
-            f.issue(
-                "a1",
-                &edited("exp", (NOW + 7200).into()).tap_set("jti", "long1"),
-            ),
-            LifetimeTooLong,
-        ),
-        bearer_case(
-            "iat_before_key_not_before",
-            f.issue(
-                "a-young",
-                &edited("iat", (NOW - 200).into()).tap_set("jti", "young1"),
-            ),
-            IatOutsideKeyValidity,
-        ),
-        bearer_case(
-            "retiring_key_signed_after_retiring",
-            f.issue("a-retiring", &f.alice()),
-            IatOutsideKeyValidity,
-        ),
+        bearer_case("wrong_audience", f.sign("a1", &a1(), &edited("aud", "https://other.example".into())), WrongAudience),
+        bearer_case("wrong_audience_list", f.sign("a1", &a1(), &edited("aud", json!(["https://other.example", "x"]))), WrongAudience),
+        bearer_case("expired", f.issue("a1", &edited("exp", (NOW - 100).into()).tap_set("iat", NOW - 700).tap_set("jti", "exp1")), Expired),
+        bearer_case("not_yet_valid", f.issue("a1", &edited("nbf", (NOW + 600).into()).tap_set("jti", "nbf1")), NotYetValid),
+        bearer_case("issued_in_future", f.issue("a1", &edited("iat", (NOW + 600).into()).tap_set("exp", NOW + 1200).tap_set("jti", "fut1")), IssuedInFuture),
+        bearer_case("lifetime_too_long", f.issue("a1", &edited("exp", (NOW + 7200).into()).tap_set("jti", "long1")), LifetimeTooLong),
+        bearer_case("iat_before_key_not_before", f.issue("a-young", &edited("iat", (NOW - 200).into()).tap_set("jti", "young1")), IatOutsideKeyValidity),
+        bearer_case("retiring_key_signed_after_retiring", f.issue("a-retiring", &f.alice()), IatOutsideKeyValidity),
         // The ledger.
-        bearer_case(
-            "never_issued_own_key",
-            f.sign("a1", &a1(), &f.alice()),
-            NeverIssued,
-        ),
-        bearer_case(
-            "changed_sub",
-            f.sign("a1", &a1(), &edited("sub", "u-mallory".into())),
-            LedgerMismatch,
-        ),
-        bearer_case(
-            "escalated_scope",
-            f.sign(
-                "a1",
-                &a1(),
-                &edited("scope", "mail.read mail.send admin".into()),
-            ),
-            LedgerMismatch,
-        ),
-        bearer_case(
-            "extended_exp",
-            f.sign("a1", &a1(), &edited("exp", (NOW + 3000).into())),
-            LedgerMismatch,
-        ),
-        bearer_case(
-            "changed_sid",
-            f.sign("a1", &a1(), &edited("sid", "s-mallory".into())),
-            LedgerMismatch,
-        ),
-        bearer_case(
-            "resigned_with_other_key",
-            f.sign("a-es", &f.header("a-es"), &genuine_claims),
-            LedgerMismatch,
-        ),
-        bearer_case(
-            "refresh_token_jti",
-            f.sign("a1", &a1(), &refresh_claims),
-            LedgerMismatch,
-        ),
-        bearer_case(
-            "dpop_binding_stripped",
-            f.sign("a1", &a1(), &unbound_claims),
-            LedgerMismatch,
-        ),
+        bearer_case("never_issued_own_key", f.sign("a1", &a1(), &f.alice()), NeverIssued),
+        bearer_case("changed_sub", f.sign("a1", &a1(), &edited("sub", "u-mallory".into())), LedgerMismatch),
+        bearer_case("escalated_scope", f.sign("a1", &a1(), &edited("scope", "mail.read mail.send admin".into())), LedgerMismatch),
+        bearer_case("extended_exp", f.sign("a1", &a1(), &edited("exp", (NOW + 3000).into())), LedgerMismatch),
+        bearer_case("changed_sid", f.sign("a1", &a1(), &edited("sid", "s-mallory".into())), LedgerMismatch),
+        bearer_case("resigned_with_other_key", f.sign("a-es", &f.header("a-es"), &genuine_claims), LedgerMismatch),
+        bearer_case("refresh_token_jti", f.sign("a1", &a1(), &refresh_claims), LedgerMismatch),
+        bearer_case("dpop_binding_stripped", f.sign("a1", &a1(), &unbound_claims), LedgerMismatch),
         bearer_case("revoked_token", revoked, Revoked),
         bearer_case("revoked_session", in_revoked_session, SessionRevoked),
         bearer_case("unknown_session", in_unknown_session, SessionRevoked),
@@ -563,91 +249,20 @@ fn forged_and_malformed_tokens_are_refused_with_their_exact_reason() {
         bearer_case("blocked_client", blocked_client, ClientBlocked),
         // DPoP.
         bearer_case("dpop_bound_as_bearer", bound.clone(), DpopRequired),
-        Case {
-            name: "dpop_bound_bearer_scheme_with_proof",
-            token: bound.clone(),
-            present: As::BearerWithProof(proof(&holder, "GET", RESOURCE, Some(&bound), NOW)),
-            expect: DpopRequired,
-        },
+        Case { name: "dpop_bound_bearer_scheme_with_proof", token: bound.clone(), present: As::BearerWithProof(proof(&holder, "GET", RESOURCE, Some(&bound), NOW)), expect: DpopRequired },
         dpop_case("dpop_bound_no_proof", bound.clone(), None, DpopRequired),
-        dpop_case(
-            "dpop_proof_other_key",
-            bound.clone(),
-            Some(proof(&stranger, "GET", RESOURCE, Some(&bound), NOW)),
-            DpopMismatch,
-        ),
-        dpop_case(
-            "dpop_replayed_proof",
-            bound.clone(),
-            Some(used_proof.clone()),
-            DpopReplay,
-        ),
-        dpop_case(
-            "dpop_wrong_htu",
-            bound.clone(),
-            Some(proof(
-                &holder,
-                "GET",
-                "http://127.0.0.1:8080/admin",
-                Some(&bound),
-                NOW,
-            )),
-            DpopInvalid,
-        ),
-        dpop_case(
-            "dpop_wrong_htm",
-            bound.clone(),
-            Some(proof(&holder, "POST", RESOURCE, Some(&bound), NOW)),
-            DpopInvalid,
-        ),
-        dpop_case(
-            "dpop_wrong_ath",
-            bound.clone(),
-            Some(proof(&holder, "GET", RESOURCE, Some(&genuine), NOW)),
-            DpopMismatch,
-        ),
-        dpop_case(
-            "dpop_missing_ath",
-            bound.clone(),
-            Some(proof(&holder, "GET", RESOURCE, None, NOW)),
-            DpopMismatch,
-        ),
-        dpop_case(
-            "dpop_stale_proof",
-            bound.clone(),
-            Some(proof(&holder, "GET", RESOURCE, Some(&bound), NOW - 3600)),
-            DpopInvalid,
-        ),
-        dpop_case(
-            "dpop_proof_wrong_typ",
-            bound.clone(),
-            Some(wrong_typ_proof),
-            DpopInvalid,
-        ),
-        dpop_case(
-            "dpop_proof_with_private_key",
-            bound.clone(),
-            Some(private_jwk_proof),
-            DpopInvalid,
-        ),
-        dpop_case(
-            "dpop_proof_bad_signature",
-            bound.clone(),
-            Some(forged_proof),
-            DpopInvalid,
-        ),
-        dpop_case(
-            "dpop_proof_not_a_jws",
-            bound.clone(),
-            Some("garbage".into()),
-            DpopInvalid,
-        ),
-        dpop_case(
-            "dpop_scheme_unbound_token",
-            other_genuine.clone(),
-            Some(proof(&holder, "GET", RESOURCE, Some(&other_genuine), NOW)),
-            DpopMismatch,
-        ),
+        dpop_case("dpop_proof_other_key", bound.clone(), Some(proof(&stranger, "GET", RESOURCE, Some(&bound), NOW)), DpopMismatch),
+        dpop_case("dpop_replayed_proof", bound.clone(), Some(used_proof.clone()), DpopReplay),
+        dpop_case("dpop_wrong_htu", bound.clone(), Some(proof(&holder, "GET", "http://127.0.0.1:8080/admin", Some(&bound), NOW)), DpopInvalid),
+        dpop_case("dpop_wrong_htm", bound.clone(), Some(proof(&holder, "POST", RESOURCE, Some(&bound), NOW)), DpopInvalid),
+        dpop_case("dpop_wrong_ath", bound.clone(), Some(proof(&holder, "GET", RESOURCE, Some(&genuine), NOW)), DpopMismatch),
+        dpop_case("dpop_missing_ath", bound.clone(), Some(proof(&holder, "GET", RESOURCE, None, NOW)), DpopMismatch),
+        dpop_case("dpop_stale_proof", bound.clone(), Some(proof(&holder, "GET", RESOURCE, Some(&bound), NOW - 3600)), DpopInvalid),
+        dpop_case("dpop_proof_wrong_typ", bound.clone(), Some(wrong_typ_proof), DpopInvalid),
+        dpop_case("dpop_proof_with_private_key", bound.clone(), Some(private_jwk_proof), DpopInvalid),
+        dpop_case("dpop_proof_bad_signature", bound.clone(), Some(forged_proof), DpopInvalid),
+        dpop_case("dpop_proof_not_a_jws", bound.clone(), Some("garbage".into()), DpopInvalid),
+        dpop_case("dpop_scheme_unbound_token", other_genuine.clone(), Some(proof(&holder, "GET", RESOURCE, Some(&other_genuine), NOW)), DpopMismatch),
     ];
 
     let mut failures = Vec::new();

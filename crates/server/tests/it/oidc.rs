@@ -1,0 +1,1 @@
+//! OpenID Connect flows driven by the openidconnect crate.
