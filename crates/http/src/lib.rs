@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/whoami", get(whoami))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .nest("/t/{tenant}", oidc::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(security_headers))
@@ -102,6 +103,24 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     response
+}
+
+/// `GET /metrics`: Prometheus text exposition of the verifier's rejection
+/// counters, so every refused token is counted by reason.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    use std::fmt::Write;
+    let mut body = String::from(
+        "# HELP stormproof_token_rejections_total Tokens refused by the verifier, by reason.\n\
+         # TYPE stormproof_token_rejections_total counter\n",
+    );
+    for (reason, count) in state.verifier.rejection_counts() {
+        let _ = writeln!(
+            body,
+            "stormproof_token_rejections_total{{reason=\"{}\"}} {count}",
+            reason.as_str()
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
 /// `GET /api/whoami`: the verified caller, or 401.

@@ -2,10 +2,10 @@
 //! written to the ledger before it is returned.
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use stormproof_jws::{AccessClaims, Audience, Confirmation, IdClaims};
 use stormproof_store::{SessionRecord, TokenKind, TokenRecord};
-use stormproof_types::{TenantName, UnixTime, random_id};
+use stormproof_types::{Alg, TenantName, UnixTime, random_id};
 use zeroize::Zeroizing;
 
 use crate::accounts::sha256;
@@ -188,9 +188,13 @@ impl Issuer {
             .ok_or_else(|| ErrorKind::NotFound("user".into()))?;
         let (key, signer) = self.active_signer(&session.tenant)?;
         let iat = self.now();
-        // at_hash: left half of the access token's hash (OIDC Core 3.1.3.6);
-        // SHA-256 for ES256, and for EdDSA too, as implementations agree.
-        let digest = Sha256::digest(access_token.as_bytes());
+        // at_hash: the left half of the hash that goes with the signing
+        // algorithm (OIDC Core 3.1.3.6): SHA-256 for ES256, and SHA-512 for
+        // EdDSA over Ed25519, as the OpenID working group settled it.
+        let at_hash = match key.alg {
+            Alg::Es256 => stormproof_jws::b64(&Sha256::digest(access_token.as_bytes())[..16]),
+            Alg::EdDsa => stormproof_jws::b64(&Sha512::digest(access_token.as_bytes())[..32]),
+        };
         let claims = IdClaims {
             iss: self.issuer_url(&session.tenant),
             sub: session.subject.clone(),
@@ -200,7 +204,7 @@ impl Issuer {
             auth_time: session.auth_time,
             nonce,
             sid: session.sid.clone(),
-            at_hash: Some(stormproof_jws::b64(&digest[..16])),
+            at_hash: Some(at_hash),
             email: Some(user.email.to_string()),
             amr: session.amr.clone(),
         };

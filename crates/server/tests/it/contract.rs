@@ -340,3 +340,23 @@ fn each_tenant_publishes_only_its_own_keys() {
         .expect("request");
     assert_eq!(missing.status().as_u16(), 404);
 }
+
+#[test]
+fn every_rejection_is_counted_by_reason() {
+    let server = Server::with_tenants();
+    assert_eq!(server.whoami("not-a-token").0, 401);
+    assert_eq!(server.whoami("not-a-token").0, 401);
+    let metrics = server
+        .http
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .expect("metrics")
+        .text()
+        .expect("text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"stormproof_token_rejections_total{reason="malformed"} 2"#),
+        "{metrics}"
+    );
+}

@@ -1,0 +1,371 @@
+//! Verification throughput per core, single-threaded, for EdDSA and ES256
+//! access tokens, measured side by side in one run:
+//!
+//! - `raw_ed25519` / `raw_p256`: only the signature check the verifier makes
+//!   (`stormproof_keys::PublicKey::verify`'s exact calls), over the already
+//!   decoded signing input and signature of the same tokens;
+//! - `jsonwebtoken`: `jsonwebtoken::decode` of the same tokens with the same
+//!   audience and issuer (it has no ledger, so it does no ledger check);
+//! - `stormproof_uncached`: `Verifier::verify` with the cache disabled
+//!   (`cache_capacity: 0`, so nothing is ever inserted), over a pool of
+//!   distinct ledger-recorded tokens on a real SQLite store: every iteration
+//!   parses, checks the signature, reads the ledger row and the session;
+//! - `stormproof_cached`: `Verifier::verify` of one token again and again
+//!   after a warm-up verification;
+//! - `ledger_only` and `parse_only`: the two non-cryptographic parts of the
+//!   uncached path on their own (`Store::token` + `Store::session_state`, and
+//!   the strict JWS/claims parsing), to show where uncached time goes.
+//!
+//! Run with `cargo bench -p stormproof-verifier --bench verify`; BENCHMARKS.md
+//! at the workspace root records the results.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use p256::ecdsa::signature::Verifier as _;
+use serde::Deserialize;
+use serde_json::json;
+use stormproof_jws::{AccessClaims, Compact, Header};
+use stormproof_keys::{PublicKey, SecretKey, Signer};
+use stormproof_store::{
+    ClientKind, ClientRecord, KeyBackend, KeyRecord, KeyStatus, SessionRecord, SqliteStore, Store,
+    TokenKind, TokenRecord, UserRecord,
+};
+use stormproof_types::{Alg, Clock, Email, SystemClock, TenantName, UnixTime, random_id};
+use stormproof_verifier::{AuthScheme, RequestContext, Verifier, VerifierConfig, VerifyMode};
+
+const URL: &str = "http://127.0.0.1:8080";
+const DAY: i64 = 86_400;
+/// Distinct ledger-recorded tokens per algorithm; a power of two so the
+/// cycling index is a mask.
+const POOL: usize = 2048;
+const SID: &str = "s-bench";
+
+/// What `jsonwebtoken` deserializes: the same claims, typed, as the
+/// verifier's strict parser produces.
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)] // Deserialized for a like-for-like cost; never read.
+struct JwtClaims {
+    iss: String,
+    sub: String,
+    aud: String,
+    exp: i64,
+    iat: i64,
+    jti: String,
+    tid: String,
+    sid: String,
+    client_id: String,
+    scope: String,
+}
+
+/// One algorithm's key and its pool of issued, ledger-recorded tokens.
+struct Keyset {
+    kid: &'static str,
+    public: PublicKey,
+    tokens: Vec<String>,
+    jtis: Vec<String>,
+    /// Each token's signing input and decoded signature.
+    decoded: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+struct Deployment {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    tenant: TenantName,
+    uncached: Verifier,
+    cached: Verifier,
+    eddsa: Keyset,
+    es256: Keyset,
+}
+
+fn bearer() -> RequestContext<'static> {
+    RequestContext {
+        method: "GET",
+        url: "http://127.0.0.1:8080/jmap",
+        dpop: None,
+        scheme: AuthScheme::Bearer,
+        ip: Some("198.51.100.7"),
+        user_agent: Some("bench"),
+        mode: VerifyMode::Resource,
+    }
+}
+
+impl Deployment {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        // Real time: jsonwebtoken checks `exp` against the system clock.
+        let now = SystemClock.now();
+        let tenant = TenantName::parse("alpha").unwrap();
+        store
+            .create_tenant(&tenant, &["alpha.test".into()], now - 90 * DAY)
+            .unwrap();
+        store
+            .create_user(&UserRecord {
+                tenant: tenant.clone(),
+                id: "u-alice".into(),
+                email: Email::parse("alice@alpha.test").unwrap(),
+                password_hash: "$argon2id$unused".into(),
+                totp_sealed: None,
+                enabled: true,
+                created: now - 30 * DAY,
+            })
+            .unwrap();
+        store
+            .create_client(&ClientRecord {
+                tenant: tenant.clone(),
+                client_id: "mail-app".into(),
+                name: "mail-app".into(),
+                kind: ClientKind::Public,
+                secret_hash: None,
+                redirect_uris: vec![format!("{URL}/cb")],
+                require_dpop: false,
+                blocked: false,
+                created: now - 30 * DAY,
+            })
+            .unwrap();
+        store
+            .create_session(&SessionRecord {
+                tenant: tenant.clone(),
+                sid: SID.into(),
+                subject: "u-alice".into(),
+                client_id: "mail-app".into(),
+                auth_time: now - 3600,
+                amr: vec!["pwd".into()],
+                ip: Some("192.0.2.1".into()),
+                user_agent: None,
+                revoked_at: None,
+            })
+            .unwrap();
+
+        let eddsa = Self::keyset(&store, &tenant, "k-ed", Alg::EdDsa, now);
+        let es256 = Self::keyset(&store, &tenant, "k-es", Alg::Es256, now);
+
+        let verifier = |cache_capacity| {
+            let config = VerifierConfig {
+                public_url: URL.into(),
+                audience: URL.into(),
+                cache_capacity,
+                ..VerifierConfig::default()
+            };
+            Verifier::new(store.clone(), Arc::new(SystemClock), config, None).unwrap()
+        };
+        Self {
+            _dir: dir,
+            uncached: verifier(0),
+            cached: verifier(VerifierConfig::default().cache_capacity),
+            store,
+            tenant,
+            eddsa,
+            es256,
+        }
+    }
+
+    /// Stores a key and issues [`POOL`] tokens with it exactly as the issuer
+    /// would: signed, and recorded in the ledger.
+    fn keyset(
+        store: &Arc<dyn Store>,
+        tenant: &TenantName,
+        kid: &'static str,
+        alg: Alg,
+        now: UnixTime,
+    ) -> Keyset {
+        let secret = SecretKey::generate(alg);
+        store
+            .insert_key(&KeyRecord {
+                tenant: tenant.clone(),
+                kid: kid.into(),
+                alg,
+                backend: KeyBackend::Software,
+                material: vec![],
+                public_key: secret.public_key().to_bytes(),
+                created: now - DAY,
+                not_before: now - DAY,
+                not_after: now + 30 * DAY,
+                status: KeyStatus::Active,
+                activated_at: Some(now - DAY),
+                retiring_at: None,
+                imported: false,
+            })
+            .unwrap();
+        let (iat, exp) = (now - 10, now + 3000);
+        let header = json!({"alg": alg.jws_name(), "typ": "at+jwt", "kid": kid});
+        let mut tokens = Vec::with_capacity(POOL);
+        let mut jtis = Vec::with_capacity(POOL);
+        let mut decoded = Vec::with_capacity(POOL);
+        for _ in 0..POOL {
+            let jti = random_id(16);
+            let claims = json!({
+                "iss": format!("{URL}/t/{tenant}"),
+                "sub": "u-alice",
+                "aud": URL,
+                "exp": exp,
+                "iat": iat,
+                "jti": jti,
+                "tid": tenant.as_str(),
+                "sid": SID,
+                "client_id": "mail-app",
+                "scope": "mail.read mail.send",
+            });
+            store
+                .record_token(&TokenRecord {
+                    tenant: tenant.clone(),
+                    jti: jti.clone(),
+                    kind: TokenKind::Access,
+                    sub: "u-alice".into(),
+                    sid: SID.into(),
+                    client_id: "mail-app".into(),
+                    scope: "mail.read mail.send".into(),
+                    kid: Some(kid.into()),
+                    iat,
+                    exp,
+                    parent: None,
+                    ip: None,
+                    user_agent: None,
+                    jkt: None,
+                    secret_hash: None,
+                    used_at: None,
+                    revoked_at: None,
+                })
+                .unwrap();
+            let token =
+                stormproof_jws::encode(&header, &claims, |input| secret.sign(input)).unwrap();
+            let compact = Compact::parse(&token).unwrap();
+            decoded.push((compact.signing_input.to_vec(), compact.signature.clone()));
+            tokens.push(token);
+            jtis.push(jti);
+        }
+        Keyset {
+            kid,
+            public: secret.public_key(),
+            tokens,
+            jtis,
+            decoded,
+        }
+    }
+}
+
+/// `PublicKey::verify`'s Ed25519 arm, called directly.
+fn raw_ed25519(key: &ed25519_dalek::VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
+    let Ok(bytes) = <[u8; 64]>::try_from(signature) else {
+        return false;
+    };
+    let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+    key.verify_strict(message, &signature).is_ok()
+}
+
+/// `PublicKey::verify`'s P-256 arm, called directly.
+fn raw_p256(key: &p256::ecdsa::VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
+    if signature.len() != 64 {
+        return false;
+    }
+    let Ok(signature) = p256::ecdsa::Signature::from_slice(signature) else {
+        return false;
+    };
+    key.verify(message, &signature).is_ok()
+}
+
+/// Runs `f` on pool entry 0, 1, 2, … cycling, one entry per iteration.
+fn cycle<T>(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    pool: &[T],
+    mut f: impl FnMut(&T) -> bool,
+) {
+    assert!(pool.len().is_power_of_two());
+    for item in pool {
+        assert!(f(item), "{name}: a pool entry does not verify");
+    }
+    let mask = pool.len() - 1;
+    let mut i = 0;
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            let ok = f(black_box(&pool[i]));
+            i = (i + 1) & mask;
+            ok
+        })
+    });
+}
+
+fn bench_alg(c: &mut Criterion, d: &Deployment, keys: &Keyset) {
+    let alg = keys.public.alg();
+    let mut group = c.benchmark_group(format!("verify/{}", alg.jws_name().to_lowercase()));
+    group
+        .throughput(Throughput::Elements(1))
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+
+    // 1. The raw signature check, on the same bytes.
+    match &keys.public {
+        PublicKey::Ed25519(key) => cycle(&mut group, "raw_ed25519", &keys.decoded, |(m, s)| {
+            raw_ed25519(key, m, s)
+        }),
+        PublicKey::P256(key) => cycle(&mut group, "raw_p256", &keys.decoded, |(m, s)| {
+            raw_p256(key, m, s)
+        }),
+    }
+
+    // 2. jsonwebtoken, same tokens, same audience and issuer, no ledger.
+    let (algorithm, decoding) = match &keys.public {
+        PublicKey::Ed25519(key) => (
+            jsonwebtoken::Algorithm::EdDSA,
+            jsonwebtoken::DecodingKey::from_ed_der(key.as_bytes()),
+        ),
+        PublicKey::P256(key) => (
+            jsonwebtoken::Algorithm::ES256,
+            jsonwebtoken::DecodingKey::from_ec_der(key.to_encoded_point(false).as_bytes()),
+        ),
+    };
+    let mut validation = jsonwebtoken::Validation::new(algorithm);
+    validation.set_audience(&[URL]);
+    validation.set_issuer(&[format!("{URL}/t/{}", d.tenant)]);
+    validation.leeway = 30;
+    cycle(&mut group, "jsonwebtoken", &keys.tokens, |token| {
+        jsonwebtoken::decode::<JwtClaims>(token, &decoding, &validation)
+            .map(black_box)
+            .is_ok()
+    });
+
+    // 3. Uncached: the cache is disabled, so every call takes the full path,
+    // with the ledger lookup and the session check, on a distinct token.
+    let request = bearer();
+    cycle(&mut group, "stormproof_uncached", &keys.tokens, |token| {
+        d.uncached.verify(token, &request).map(black_box).is_ok()
+    });
+
+    // 4. Cached: one token, verified once to fill the cache.
+    let token = &keys.tokens[0];
+    d.cached.verify(token, &request).unwrap();
+    group.bench_function("stormproof_cached", |b| {
+        b.iter(|| d.cached.verify(black_box(token), &request).is_ok())
+    });
+
+    // The uncached path's non-cryptographic parts, separately.
+    cycle(&mut group, "ledger_only", &keys.jtis, |jti| {
+        let record = d.store.token(&d.tenant, jti).unwrap();
+        let state = d.store.session_state(&d.tenant, SID).unwrap();
+        black_box(record).is_some_and(|r| r.kid.as_deref() == Some(keys.kid))
+            && black_box(state).is_some()
+    });
+    cycle(&mut group, "parse_only", &keys.tokens, |token| {
+        let compact = Compact::parse(token).unwrap();
+        let header = Header::parse(&compact.header_json).unwrap();
+        let claims = AccessClaims::parse(&compact.payload).unwrap();
+        black_box((&compact, &header, &claims));
+        true
+    });
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let d = Deployment::new();
+    bench_alg(c, &d, &d.eddsa);
+    bench_alg(c, &d, &d.es256);
+}
+
+criterion_group!(verify, benches);
+criterion_main!(verify);
