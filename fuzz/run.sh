@@ -38,7 +38,7 @@ for target in "${targets[@]}"; do
     echo "== fuzzing $target for ${seconds}s"
     start=$SECONDS
     if cargo fuzz run "$target" "$corpus" -- \
-        -max_total_time="$seconds" -rss_limit_mb=2048; then
+        -max_total_time="$seconds" -max_len=16384 -rss_limit_mb=2048; then
         echo "== $target: no crash ($((SECONDS - start))s including build)"
     else
         echo "== $target: FAILED (see fuzz/artifacts/$target/)" >&2

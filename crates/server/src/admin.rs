@@ -19,6 +19,9 @@ use crate::cli::{
 use crate::config::Config;
 use crate::serve::{PUBLIC_URL_SETTING, open_issuer};
 
+/// Mail quota of a new account: 10 GiB.
+const DEFAULT_QUOTA_BYTES: i64 = 10 << 30;
+
 fn tenant(name: &str) -> anyhow::Result<TenantName> {
     TenantName::parse(name).with_context(|| format!("tenant {name:?}"))
 }
@@ -107,9 +110,10 @@ fn users(issuer: &Issuer, store: &Arc<dyn Store>, command: UserCommand) -> anyho
         } => {
             let password = read_password()?;
             let user = issuer.create_user(&email(&address)?, &password)?;
+            let account = store.create_mail_account(&user.tenant, &user.id, DEFAULT_QUOTA_BYTES)?;
             println!(
-                "created user {} in tenant {} (id {})",
-                user.email, user.tenant, user.id
+                "created user {} in tenant {} (id {}, mail account {})",
+                user.email, user.tenant, user.id, account.account_id
             );
         }
         UserCommand::Disable { email: address } => {

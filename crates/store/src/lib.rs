@@ -21,12 +21,17 @@
 //! ```
 #![deny(missing_docs)]
 
+mod blobs;
+mod mail;
 mod migrations;
 mod records;
 mod sqlite;
+mod sqlite_mail;
 
 use stormproof_types::{Email, TenantName, UnixTime};
 
+pub use blobs::BlobStore;
+pub use mail::*;
 pub use records::*;
 pub use sqlite::SqliteStore;
 
@@ -58,6 +63,16 @@ pub enum ErrorKind {
         found: i64,
         /// Newest version this program knows.
         supported: i64,
+    },
+    /// Storing this would take the account over its quota.
+    #[error("quota exceeded: {used} of {quota} bytes used, {size} more needed")]
+    QuotaExceeded {
+        /// Bytes used now.
+        used: i64,
+        /// The quota.
+        quota: i64,
+        /// The size of what was refused.
+        size: i64,
     },
     /// The backend failed (IO, locking, SQL).
     #[error("backend: {0}")]
@@ -109,9 +124,10 @@ pub enum CodeUse {
     Unknown,
 }
 
-/// The storage interface. Implementations must be safe to share between
+/// The storage interface: identity records here, mail records in the
+/// [`MailStore`] supertrait. Implementations must be safe to share between
 /// threads and between processes using the same data directory.
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: MailStore + Send + Sync + std::fmt::Debug {
     // Tenants.
     /// Creates a tenant with its mail domains.
     fn create_tenant(&self, name: &TenantName, domains: &[String], now: UnixTime) -> Result<()>;

@@ -159,4 +159,105 @@ CREATE TABLE epochs (
 ) STRICT;
 INSERT INTO epochs (name, value) VALUES ('keys', 0), ('revocations', 0);
 "#,
+    // 2: mail store.
+    r#"
+CREATE TABLE mail_accounts (
+    tenant TEXT NOT NULL REFERENCES tenants(name),
+    account_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    quota_bytes INTEGER NOT NULL,
+    used_bytes INTEGER NOT NULL DEFAULT 0,
+    modseq INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (tenant, account_id),
+    UNIQUE (tenant, user_id)
+) STRICT;
+
+CREATE TABLE mailboxes (
+    tenant TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    mailbox_id TEXT NOT NULL,
+    parent_id TEXT,
+    name TEXT NOT NULL,
+    role TEXT,
+    sort_order INTEGER NOT NULL,
+    uid_validity INTEGER NOT NULL,
+    uid_next INTEGER NOT NULL,
+    highest_modseq INTEGER NOT NULL,
+    subscribed INTEGER NOT NULL,
+    PRIMARY KEY (tenant, account_id, mailbox_id),
+    FOREIGN KEY (tenant, account_id) REFERENCES mail_accounts(tenant, account_id)
+) STRICT;
+CREATE UNIQUE INDEX mailbox_roles ON mailboxes (tenant, account_id, role) WHERE role IS NOT NULL;
+
+CREATE TABLE account_blobs (
+    tenant TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    blob_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (tenant, account_id, blob_id)
+) STRICT;
+
+CREATE TABLE emails (
+    tenant TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    email_id TEXT NOT NULL,
+    blob_id TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    sent_at INTEGER,
+    message_id TEXT,
+    in_reply_to TEXT NOT NULL,
+    refs TEXT NOT NULL,
+    subject TEXT,
+    from_addr TEXT NOT NULL,
+    to_addr TEXT NOT NULL,
+    cc_addr TEXT NOT NULL,
+    preview TEXT NOT NULL,
+    has_attachment INTEGER NOT NULL,
+    PRIMARY KEY (tenant, account_id, email_id)
+) STRICT;
+CREATE INDEX emails_by_thread ON emails (tenant, account_id, thread_id);
+
+CREATE TABLE email_mailboxes (
+    tenant TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    mailbox_id TEXT NOT NULL,
+    uid INTEGER NOT NULL,
+    email_id TEXT NOT NULL,
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY (tenant, account_id, mailbox_id, uid),
+    UNIQUE (tenant, account_id, email_id, mailbox_id)
+) STRICT;
+
+CREATE TABLE email_keywords (
+    tenant TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    email_id TEXT NOT NULL,
+    keyword TEXT NOT NULL,
+    PRIMARY KEY (tenant, account_id, email_id, keyword)
+) STRICT;
+
+CREATE TABLE thread_index (
+    tenant TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    base_subject TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    PRIMARY KEY (tenant, account_id, message_id, base_subject)
+) STRICT;
+
+CREATE TABLE changes (
+    tenant TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    modseq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    PRIMARY KEY (tenant, account_id, type, modseq, object_id)
+) STRICT;
+
+CREATE VIRTUAL TABLE email_search USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');
+"#,
 ];

@@ -36,7 +36,7 @@ pub struct SqliteStore {
     next_reader: AtomicUsize,
 }
 
-fn backend(e: rusqlite::Error) -> Error {
+pub(crate) fn backend(e: rusqlite::Error) -> Error {
     if let rusqlite::Error::SqliteFailure(f, ref msg) = e
         && f.code == rusqlite::ErrorCode::ConstraintViolation
     {
@@ -45,7 +45,7 @@ fn backend(e: rusqlite::Error) -> Error {
     ErrorKind::Backend(e.to_string()).into()
 }
 
-fn corrupt(what: &str) -> rusqlite::Error {
+pub(crate) fn corrupt(what: &str) -> rusqlite::Error {
     rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Text)
 }
 
@@ -88,7 +88,7 @@ impl SqliteStore {
         })
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         // Prefer an idle reader; fall back to waiting on one in turn.
         for reader in &self.readers {
             if let Ok(conn) = reader.try_lock() {
@@ -99,7 +99,10 @@ impl SqliteStore {
         f(&lock(&self.readers[i])).map_err(backend)
     }
 
-    fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction) -> Result<T>,
+    ) -> Result<T> {
         let mut conn = lock(&self.writer);
         // IMMEDIATE takes the write lock up front, so a read-then-write
         // sequence cannot be interleaved with another process's write.
@@ -164,11 +167,11 @@ fn tenant_col(row: &Row, i: usize) -> rusqlite::Result<TenantName> {
     TenantName::parse(&row.get::<_, String>(i)?).map_err(|_| corrupt("tenant"))
 }
 
-fn json_list(text: String) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn json_list(text: String) -> rusqlite::Result<Vec<String>> {
     serde_json::from_str(&text).map_err(|_| corrupt("json list"))
 }
 
-fn list_json(items: &[String]) -> String {
+pub(crate) fn list_json(items: &[String]) -> String {
     serde_json::Value::from(items).to_string()
 }
 

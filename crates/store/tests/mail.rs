@@ -1,0 +1,394 @@
+//! The mail store on a real SQLite file: UIDs, MODSEQs, threads, search,
+//! quotas, the change log, and tenant isolation.
+
+// Tests fail by panicking; clippy's in-test exemptions do not reach the
+// helper functions of an integration test crate.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use stormproof_store::{
+    BlobStore, ChangeType, DEFAULT_MAILBOXES, EmailAddress, ErrorKind, MailStore, NewEmail,
+    SqliteStore, Store,
+};
+use stormproof_types::TenantName;
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+    blobs: BlobStore,
+    acme: TenantName,
+    globex: TenantName,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let blobs = BlobStore::open(dir.path()).unwrap();
+    let (acme, globex) = (
+        TenantName::parse("acme").unwrap(),
+        TenantName::parse("globex").unwrap(),
+    );
+    store
+        .create_tenant(&acme, &["acme.test".into()], 0)
+        .unwrap();
+    store
+        .create_tenant(&globex, &["globex.test".into()], 0)
+        .unwrap();
+    World {
+        _dir: dir,
+        store,
+        blobs,
+        acme,
+        globex,
+    }
+}
+
+fn message(
+    w: &World,
+    subject: &str,
+    message_id: &str,
+    in_reply_to: &[&str],
+    body: &str,
+    mailbox: &str,
+) -> NewEmail {
+    let raw = format!("Subject: {subject}\r\nMessage-ID: <{message_id}>\r\n\r\n{body}\r\n");
+    let blob_id = w.blobs.put(raw.as_bytes()).unwrap();
+    NewEmail {
+        blob_id,
+        size: raw.len() as i64,
+        received_at: 1_800_000_000,
+        sent_at: None,
+        message_id: Some(message_id.into()),
+        in_reply_to: in_reply_to.iter().map(|s| s.to_string()).collect(),
+        references: Vec::new(),
+        subject: Some(subject.into()),
+        base_subject: subject.trim_start_matches("Re: ").to_lowercase(),
+        from: vec![EmailAddress {
+            name: None,
+            email: "sender@example.org".into(),
+        }],
+        to: Vec::new(),
+        cc: Vec::new(),
+        preview: body.chars().take(20).collect(),
+        has_attachment: false,
+        search_text: format!("{subject}\n{body}"),
+        mailbox_ids: vec![mailbox.into()],
+        keywords: Vec::new(),
+    }
+}
+
+fn inbox(w: &World, tenant: &TenantName, account: &str) -> String {
+    w.store
+        .mailboxes(tenant, account)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.role.as_deref() == Some("inbox"))
+        .unwrap()
+        .id
+}
+
+#[test]
+fn accounts_start_with_the_standard_mailboxes_and_uids_count_up() {
+    let w = world();
+    let account = w
+        .store
+        .create_mail_account(&w.acme, "alice", 1 << 20)
+        .unwrap();
+    assert_eq!(
+        w.store
+            .create_mail_account(&w.acme, "alice", 1 << 20)
+            .unwrap(),
+        account,
+        "idempotent"
+    );
+    let mailboxes = w.store.mailboxes(&w.acme, &account.account_id).unwrap();
+    let roles: Vec<_> = mailboxes.iter().filter_map(|m| m.role.as_deref()).collect();
+    assert_eq!(
+        roles,
+        DEFAULT_MAILBOXES
+            .iter()
+            .map(|(_, r)| *r)
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        mailboxes
+            .iter()
+            .all(|m| m.uid_next == 1 && m.uid_validity > 0)
+    );
+
+    let inbox = inbox(&w, &w.acme, &account.account_id);
+    let first = w
+        .store
+        .insert_email(
+            &w.acme,
+            &account.account_id,
+            &message(&w, "Hello", "1@x", &[], "one", &inbox),
+        )
+        .unwrap();
+    let second = w
+        .store
+        .insert_email(
+            &w.acme,
+            &account.account_id,
+            &message(&w, "Other", "2@x", &[], "two", &inbox),
+        )
+        .unwrap();
+    assert_eq!((first.mailboxes[0].uid, first.mailboxes[0].modseq), (1, 1));
+    assert_eq!(
+        (second.mailboxes[0].uid, second.mailboxes[0].modseq),
+        (2, 2)
+    );
+    let after = w.store.mailboxes(&w.acme, &account.account_id).unwrap();
+    let inbox_after = after.iter().find(|m| m.id == inbox).unwrap();
+    assert_eq!(
+        (
+            inbox_after.uid_next,
+            inbox_after.highest_modseq,
+            inbox_after.total_emails,
+            inbox_after.unread_emails
+        ),
+        (3, 2, 2, 2)
+    );
+    assert_eq!(
+        w.store
+            .mail_account(&w.acme, &account.account_id)
+            .unwrap()
+            .unwrap()
+            .modseq,
+        2
+    );
+}
+
+#[test]
+fn replies_join_their_thread_only_when_the_subject_agrees() {
+    let w = world();
+    let account = w
+        .store
+        .create_mail_account(&w.acme, "alice", 1 << 20)
+        .unwrap()
+        .account_id;
+    let inbox = inbox(&w, &w.acme, &account);
+    let root = w
+        .store
+        .insert_email(
+            &w.acme,
+            &account,
+            &message(&w, "Plans", "root@x", &[], "a", &inbox),
+        )
+        .unwrap();
+    let reply = w
+        .store
+        .insert_email(
+            &w.acme,
+            &account,
+            &message(&w, "Re: Plans", "reply@x", &["root@x"], "b", &inbox),
+        )
+        .unwrap();
+    let hijack = w
+        .store
+        .insert_email(
+            &w.acme,
+            &account,
+            &message(&w, "Unrelated", "h@x", &["root@x"], "c", &inbox),
+        )
+        .unwrap();
+    assert_eq!(reply.thread_id, root.thread_id);
+    assert_ne!(hijack.thread_id, root.thread_id);
+}
+
+#[test]
+fn search_finds_body_words_and_treats_query_syntax_as_text() {
+    let w = world();
+    let account = w
+        .store
+        .create_mail_account(&w.acme, "alice", 1 << 20)
+        .unwrap()
+        .account_id;
+    let inbox = inbox(&w, &w.acme, &account);
+    let hit = w
+        .store
+        .insert_email(
+            &w.acme,
+            &account,
+            &message(
+                &w,
+                "Budget",
+                "b@x",
+                &[],
+                "the quarterly réport is attached",
+                &inbox,
+            ),
+        )
+        .unwrap();
+    w.store
+        .insert_email(
+            &w.acme,
+            &account,
+            &message(&w, "Lunch", "l@x", &[], "pizza on friday", &inbox),
+        )
+        .unwrap();
+    assert_eq!(
+        w.store
+            .search_emails(&w.acme, &account, "quarterly", 10)
+            .unwrap(),
+        vec![hit.email_id.clone()]
+    );
+    assert_eq!(
+        w.store
+            .search_emails(&w.acme, &account, "report", 10)
+            .unwrap(),
+        vec![hit.email_id],
+        "diacritics folded"
+    );
+    for hostile in ["\"", "OR", "a* NOT", "NEAR(", "col:val", ""] {
+        assert!(
+            w.store
+                .search_emails(&w.acme, &account, hostile, 10)
+                .is_ok(),
+            "{hostile}"
+        );
+    }
+}
+
+#[test]
+fn quotas_refuse_without_storing_anything() {
+    let w = world();
+    let account = w
+        .store
+        .create_mail_account(&w.acme, "alice", 60)
+        .unwrap()
+        .account_id;
+    let inbox = inbox(&w, &w.acme, &account);
+    w.store
+        .insert_email(
+            &w.acme,
+            &account,
+            &message(&w, "a", "1@x", &[], "small", &inbox),
+        )
+        .unwrap();
+    let refused = w.store.insert_email(
+        &w.acme,
+        &account,
+        &message(&w, "b", "2@x", &[], &"x".repeat(100), &inbox),
+    );
+    assert!(matches!(
+        refused.map_err(|e| e.kind),
+        Err(ErrorKind::QuotaExceeded { .. })
+    ));
+    assert_eq!(
+        w.store
+            .mailbox_email_ids(&w.acme, &account, &inbox)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn changes_list_what_happened_since_a_state() {
+    let w = world();
+    let account = w
+        .store
+        .create_mail_account(&w.acme, "alice", 1 << 20)
+        .unwrap()
+        .account_id;
+    let inbox = inbox(&w, &w.acme, &account);
+    let first = w
+        .store
+        .insert_email(
+            &w.acme,
+            &account,
+            &message(&w, "a", "1@x", &[], "a", &inbox),
+        )
+        .unwrap();
+    let state = w
+        .store
+        .mail_account(&w.acme, &account)
+        .unwrap()
+        .unwrap()
+        .modseq;
+    let second = w
+        .store
+        .insert_email(
+            &w.acme,
+            &account,
+            &message(&w, "b", "2@x", &[], "b", &inbox),
+        )
+        .unwrap();
+    let all = w
+        .store
+        .changes(&w.acme, &account, ChangeType::Email, 0, 100)
+        .unwrap();
+    assert_eq!(
+        all.created,
+        vec![first.email_id.clone(), second.email_id.clone()]
+    );
+    let since = w
+        .store
+        .changes(&w.acme, &account, ChangeType::Email, state, 100)
+        .unwrap();
+    assert_eq!(
+        (since.created, since.new_state),
+        (vec![second.email_id], state + 1)
+    );
+    let limited = w
+        .store
+        .changes(&w.acme, &account, ChangeType::Email, 0, 1)
+        .unwrap();
+    assert_eq!(
+        (limited.created, limited.has_more, limited.new_state),
+        (vec![first.email_id], true, 1)
+    );
+    let mailboxes = w
+        .store
+        .changes(&w.acme, &account, ChangeType::Mailbox, state, 100)
+        .unwrap();
+    assert_eq!(mailboxes.updated, vec![inbox]);
+}
+
+#[test]
+fn another_tenant_cannot_reach_an_account_even_with_its_ids() {
+    let w = world();
+    let account = w
+        .store
+        .create_mail_account(&w.acme, "alice", 1 << 20)
+        .unwrap()
+        .account_id;
+    let inbox = inbox(&w, &w.acme, &account);
+    let email = message(&w, "Secret", "s@x", &[], "classified", &inbox);
+    let stored = w.store.insert_email(&w.acme, &account, &email).unwrap();
+    let g = &w.globex;
+    assert!(w.store.mail_account(g, &account).unwrap().is_none());
+    assert!(w.store.mailboxes(g, &account).unwrap().is_empty());
+    assert!(
+        w.store
+            .emails(g, &account, &[stored.email_id.clone()])
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        w.store
+            .mailbox_email_ids(g, &account, &inbox)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        w.store
+            .search_emails(g, &account, "classified", 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!w.store.owns_blob(g, &account, &email.blob_id).unwrap());
+    assert!(w.store.insert_email(g, &account, &email).is_err());
+    assert!(
+        w.store
+            .owns_blob(&w.acme, &account, &email.blob_id)
+            .unwrap()
+    );
+    assert_eq!(
+        w.store
+            .emails(&w.acme, &account, &[stored.email_id])
+            .unwrap()
+            .len(),
+        1
+    );
+}
