@@ -37,7 +37,7 @@ fn delivered_messages_read_back_byte_for_byte_and_are_searchable() {
         )
         .unwrap();
     let record = store
-        .emails(&acme, &account, &[stored.email_id.clone()])
+        .emails(&acme, &account, std::slice::from_ref(&stored.email_id))
         .unwrap()
         .remove(0);
     assert_eq!(delivery.blobs().get(&record.blob_id).unwrap(), raw);

@@ -53,6 +53,9 @@ pub enum ErrorKind {
     /// The record to change does not exist.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The request is invalid, e.g. an empty mailbox name or a parent cycle.
+    #[error("invalid: {0}")]
+    Invalid(String),
     /// A stored value could not be read back; the database was edited or damaged.
     #[error("corrupt record: {0}")]
     Corrupt(String),

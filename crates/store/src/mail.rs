@@ -271,4 +271,76 @@ pub trait MailStore: Send + Sync + std::fmt::Debug {
         since_state: i64,
         max_changes: usize,
     ) -> Result<Changes>;
+    /// Creates a mailbox. Names are unique among siblings.
+    fn create_mailbox(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        mailbox: &NewMailbox,
+    ) -> Result<String>;
+    /// Renames, moves or (un)subscribes a mailbox.
+    fn update_mailbox(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        mailbox_id: &str,
+        update: &MailboxUpdate,
+    ) -> Result<()>;
+    /// Destroys an empty mailbox without children; with `remove_emails`,
+    /// messages only in it are destroyed and others just leave it.
+    fn destroy_mailbox(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        mailbox_id: &str,
+        remove_emails: bool,
+    ) -> Result<()>;
+    /// Changes a message's keywords and/or mailboxes. Messages keep their
+    /// UID in mailboxes they stay in and get a new one in mailboxes they join.
+    fn update_email(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        email_id: &str,
+        update: &EmailUpdate,
+    ) -> Result<()>;
+    /// Destroys a message, releasing its quota.
+    fn destroy_email(&self, tenant: &TenantName, account_id: &str, email_id: &str) -> Result<()>;
+}
+
+/// A mailbox to create.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewMailbox {
+    /// Display name.
+    pub name: String,
+    /// Parent mailbox.
+    pub parent_id: Option<String>,
+    /// Role, unique in the account.
+    pub role: Option<String>,
+    /// Sort order.
+    pub sort_order: i64,
+    /// Subscribed.
+    pub subscribed: bool,
+}
+
+/// Changes to a mailbox; `None` leaves a field as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MailboxUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New parent (`Some(None)` moves it to the top level).
+    pub parent_id: Option<Option<String>>,
+    /// New sort order.
+    pub sort_order: Option<i64>,
+    /// New subscription state.
+    pub subscribed: Option<bool>,
+}
+
+/// Changes to a message; `None` leaves a field as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EmailUpdate {
+    /// The full new keyword set.
+    pub keywords: Option<Vec<String>>,
+    /// The full new mailbox set (at least one).
+    pub mailbox_ids: Option<Vec<String>>,
 }

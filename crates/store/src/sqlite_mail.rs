@@ -6,8 +6,9 @@ use stormproof_types::{TenantName, random_id};
 
 use crate::sqlite::{backend, corrupt, json_list, list_json};
 use crate::{
-    ChangeType, Changes, DEFAULT_MAILBOXES, EmailAddress, EmailRecord, ErrorKind, MailAccount,
-    MailStore, Mailbox, MailboxMembership, NewEmail, Result, SqliteStore, StoredEmail,
+    ChangeType, Changes, DEFAULT_MAILBOXES, EmailAddress, EmailRecord, EmailUpdate, ErrorKind,
+    MailAccount, MailStore, Mailbox, MailboxMembership, MailboxUpdate, NewEmail, NewMailbox,
+    Result, SqliteStore, StoredEmail,
 };
 
 fn addresses_json(list: &[EmailAddress]) -> String {
@@ -56,6 +57,150 @@ fn log_change(
     )
     .map_err(backend)?;
     Ok(())
+}
+
+/// Takes the account's next MODSEQ, or fails if the account does not exist.
+fn next_modseq(tx: &rusqlite::Transaction, tenant: &str, account: &str) -> Result<i64> {
+    tx.query_row(
+        "UPDATE mail_accounts SET modseq = modseq + 1 WHERE tenant = ?1 AND account_id = ?2 RETURNING modseq",
+        params![tenant, account],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(backend)?
+    .ok_or_else(|| ErrorKind::NotFound(format!("mail account {account}")).into())
+}
+
+fn mailbox_exists(
+    tx: &rusqlite::Transaction,
+    tenant: &str,
+    account: &str,
+    mailbox: &str,
+) -> Result<bool> {
+    tx.prepare_cached(
+        "SELECT 1 FROM mailboxes WHERE tenant = ?1 AND account_id = ?2 AND mailbox_id = ?3",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![tenant, account, mailbox], |_| Ok(()))
+            .optional()
+    })
+    .map(|found| found.is_some())
+    .map_err(backend)
+}
+
+/// Longest mailbox name accepted, in bytes.
+const MAX_MAILBOX_NAME: usize = 255;
+
+fn check_mailbox_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.len() > MAX_MAILBOX_NAME || name.chars().any(char::is_control)
+    {
+        return Err(ErrorKind::Invalid(
+            "mailbox names are 1 to 255 bytes without control characters".into(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn sibling_named(
+    tx: &rusqlite::Transaction,
+    tenant: &str,
+    account: &str,
+    parent: Option<&str>,
+    name: &str,
+    except: &str,
+) -> Result<bool> {
+    tx.prepare_cached(
+        "SELECT 1 FROM mailboxes WHERE tenant = ?1 AND account_id = ?2 AND parent_id IS ?3 AND name = ?4 AND mailbox_id != ?5",
+    )
+    .and_then(|mut s| s.query_row(params![tenant, account, parent, name, except], |_| Ok(())).optional())
+    .map(|found| found.is_some())
+    .map_err(backend)
+}
+
+/// Destroys one message inside a transaction at `modseq`.
+fn destroy_email_in(
+    tx: &rusqlite::Transaction,
+    t: &str,
+    account: &str,
+    email_id: &str,
+    modseq: i64,
+) -> Result<()> {
+    let (rowid, blob_id, size, thread_id): (i64, String, i64, String) = tx
+        .query_row(
+            "SELECT rowid, blob_id, size, thread_id FROM emails WHERE tenant = ?1 AND account_id = ?2 AND email_id = ?3",
+            params![t, account, email_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()
+        .map_err(backend)?
+        .ok_or_else(|| ErrorKind::NotFound(format!("email {email_id}")))?;
+    let mailboxes: Vec<String> = tx
+        .prepare_cached("SELECT mailbox_id FROM email_mailboxes WHERE tenant = ?1 AND account_id = ?2 AND email_id = ?3")
+        .and_then(|mut s| s.query_map(params![t, account, email_id], |r| r.get(0))?.collect())
+        .map_err(backend)?;
+    for mailbox in &mailboxes {
+        tx.execute(
+            "UPDATE mailboxes SET highest_modseq = ?4 WHERE tenant = ?1 AND account_id = ?2 AND mailbox_id = ?3",
+            params![t, account, mailbox, modseq],
+        )
+        .map_err(backend)?;
+        log_change(
+            tx,
+            t,
+            account,
+            modseq,
+            ChangeType::Mailbox,
+            mailbox,
+            "updated",
+        )?;
+    }
+    for sql in [
+        "DELETE FROM email_mailboxes WHERE tenant = ?1 AND account_id = ?2 AND email_id = ?3",
+        "DELETE FROM email_keywords WHERE tenant = ?1 AND account_id = ?2 AND email_id = ?3",
+        "DELETE FROM emails WHERE tenant = ?1 AND account_id = ?2 AND email_id = ?3",
+    ] {
+        tx.execute(sql, params![t, account, email_id])
+            .map_err(backend)?;
+    }
+    tx.execute("DELETE FROM email_search WHERE rowid = ?1", [rowid])
+        .map_err(backend)?;
+    tx.execute(
+        "DELETE FROM account_blobs WHERE tenant = ?1 AND account_id = ?2 AND blob_id = ?3
+           AND NOT EXISTS (SELECT 1 FROM emails WHERE tenant = ?1 AND account_id = ?2 AND blob_id = ?3)",
+        params![t, account, blob_id],
+    )
+    .map_err(backend)?;
+    tx.execute(
+        "UPDATE mail_accounts SET used_bytes = MAX(0, used_bytes - ?3) WHERE tenant = ?1 AND account_id = ?2",
+        params![t, account, size],
+    )
+    .map_err(backend)?;
+    let thread_left: bool = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM emails WHERE tenant = ?1 AND account_id = ?2 AND thread_id = ?3)",
+            params![t, account, thread_id],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    log_change(
+        tx,
+        t,
+        account,
+        modseq,
+        ChangeType::Thread,
+        &thread_id,
+        if thread_left { "updated" } else { "destroyed" },
+    )?;
+    log_change(
+        tx,
+        t,
+        account,
+        modseq,
+        ChangeType::Email,
+        email_id,
+        "destroyed",
+    )
 }
 
 impl MailStore for SqliteStore {
@@ -463,6 +608,258 @@ impl MailStore for SqliteStore {
                 changes.new_state = current;
             }
             Ok(changes)
+        })
+    }
+
+    fn create_mailbox(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        mailbox: &NewMailbox,
+    ) -> Result<String> {
+        check_mailbox_name(&mailbox.name)?;
+        let t = tenant.as_str();
+        self.write(|tx| {
+            let modseq = next_modseq(tx, t, account_id)?;
+            if let Some(parent) = &mailbox.parent_id
+                && !mailbox_exists(tx, t, account_id, parent)?
+            {
+                return Err(ErrorKind::NotFound(format!("parent mailbox {parent}")).into());
+            }
+            if sibling_named(tx, t, account_id, mailbox.parent_id.as_deref(), &mailbox.name, "")? {
+                return Err(ErrorKind::Conflict(format!("a mailbox named {} exists there", mailbox.name)).into());
+            }
+            let mailbox_id = random_id(9);
+            let uid_validity = (modseq & 0x7fff_ffff).max(1);
+            tx.execute(
+                "INSERT INTO mailboxes (tenant, account_id, mailbox_id, parent_id, name, role, sort_order,
+                                        uid_validity, uid_next, highest_modseq, subscribed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10)",
+                params![
+                    t,
+                    account_id,
+                    mailbox_id,
+                    mailbox.parent_id,
+                    mailbox.name,
+                    mailbox.role,
+                    mailbox.sort_order,
+                    uid_validity,
+                    modseq,
+                    mailbox.subscribed
+                ],
+            )
+            .map_err(backend)?;
+            log_change(tx, t, account_id, modseq, ChangeType::Mailbox, &mailbox_id, "created")?;
+            Ok(mailbox_id)
+        })
+    }
+
+    fn update_mailbox(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        mailbox_id: &str,
+        update: &MailboxUpdate,
+    ) -> Result<()> {
+        if let Some(name) = &update.name {
+            check_mailbox_name(name)?;
+        }
+        let t = tenant.as_str();
+        self.write(|tx| {
+            let (name, parent): (String, Option<String>) = tx
+                .query_row(
+                    "SELECT name, parent_id FROM mailboxes WHERE tenant = ?1 AND account_id = ?2 AND mailbox_id = ?3",
+                    params![t, account_id, mailbox_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(backend)?
+                .ok_or_else(|| ErrorKind::NotFound(format!("mailbox {mailbox_id}")))?;
+            let modseq = next_modseq(tx, t, account_id)?;
+            let new_parent = update.parent_id.clone().unwrap_or(parent);
+            // Walk up from the new parent: reaching this mailbox would make a cycle.
+            let mut cursor = new_parent.clone();
+            while let Some(current) = cursor {
+                if current == mailbox_id {
+                    return Err(ErrorKind::Invalid("a mailbox cannot be moved under itself".into()).into());
+                }
+                cursor = tx
+                    .query_row(
+                        "SELECT parent_id FROM mailboxes WHERE tenant = ?1 AND account_id = ?2 AND mailbox_id = ?3",
+                        params![t, account_id, current],
+                        |r| r.get::<_, Option<String>>(0),
+                    )
+                    .optional()
+                    .map_err(backend)?
+                    .ok_or_else(|| ErrorKind::NotFound(format!("parent mailbox {current}")))?;
+            }
+            let new_name = update.name.clone().unwrap_or(name);
+            if sibling_named(tx, t, account_id, new_parent.as_deref(), &new_name, mailbox_id)? {
+                return Err(ErrorKind::Conflict(format!("a mailbox named {new_name} exists there")).into());
+            }
+            tx.execute(
+                "UPDATE mailboxes SET name = ?4, parent_id = ?5, sort_order = COALESCE(?6, sort_order),
+                        subscribed = COALESCE(?7, subscribed)
+                 WHERE tenant = ?1 AND account_id = ?2 AND mailbox_id = ?3",
+                params![t, account_id, mailbox_id, new_name, new_parent, update.sort_order, update.subscribed],
+            )
+            .map_err(backend)?;
+            log_change(tx, t, account_id, modseq, ChangeType::Mailbox, mailbox_id, "updated")
+        })
+    }
+
+    fn destroy_mailbox(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        mailbox_id: &str,
+        remove_emails: bool,
+    ) -> Result<()> {
+        let t = tenant.as_str();
+        self.write(|tx| {
+            let role: Option<String> = tx
+                .query_row(
+                    "SELECT role FROM mailboxes WHERE tenant = ?1 AND account_id = ?2 AND mailbox_id = ?3",
+                    params![t, account_id, mailbox_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?
+                .ok_or_else(|| ErrorKind::NotFound(format!("mailbox {mailbox_id}")))?;
+            if role.as_deref() == Some("inbox") {
+                return Err(ErrorKind::Invalid("the inbox cannot be destroyed".into()).into());
+            }
+            let has_child: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM mailboxes WHERE tenant = ?1 AND account_id = ?2 AND parent_id = ?3)",
+                    params![t, account_id, mailbox_id],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            if has_child {
+                return Err(ErrorKind::Conflict("mailboxHasChild".into()).into());
+            }
+            let emails: Vec<(String, i64)> = tx
+                .prepare_cached(
+                    "SELECT em.email_id, (SELECT COUNT(*) FROM email_mailboxes o
+                                           WHERE o.tenant = em.tenant AND o.account_id = em.account_id AND o.email_id = em.email_id)
+                     FROM email_mailboxes em WHERE em.tenant = ?1 AND em.account_id = ?2 AND em.mailbox_id = ?3",
+                )
+                .and_then(|mut s| s.query_map(params![t, account_id, mailbox_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+                .map_err(backend)?;
+            if !emails.is_empty() && !remove_emails {
+                return Err(ErrorKind::Conflict("mailboxHasEmail".into()).into());
+            }
+            let modseq = next_modseq(tx, t, account_id)?;
+            for (email_id, memberships) in emails {
+                if memberships <= 1 {
+                    destroy_email_in(tx, t, account_id, &email_id, modseq)?;
+                } else {
+                    tx.execute(
+                        "DELETE FROM email_mailboxes WHERE tenant = ?1 AND account_id = ?2 AND email_id = ?3 AND mailbox_id = ?4",
+                        params![t, account_id, email_id, mailbox_id],
+                    )
+                    .map_err(backend)?;
+                    log_change(tx, t, account_id, modseq, ChangeType::Email, &email_id, "updated")?;
+                }
+            }
+            tx.execute(
+                "DELETE FROM mailboxes WHERE tenant = ?1 AND account_id = ?2 AND mailbox_id = ?3",
+                params![t, account_id, mailbox_id],
+            )
+            .map_err(backend)?;
+            log_change(tx, t, account_id, modseq, ChangeType::Mailbox, mailbox_id, "destroyed")
+        })
+    }
+
+    fn update_email(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        email_id: &str,
+        update: &EmailUpdate,
+    ) -> Result<()> {
+        if update.mailbox_ids.as_ref().is_some_and(Vec::is_empty) {
+            return Err(
+                ErrorKind::Invalid("a message must stay in at least one mailbox".into()).into(),
+            );
+        }
+        let t = tenant.as_str();
+        self.write(|tx| {
+            let current: Vec<String> = tx
+                .prepare_cached("SELECT mailbox_id FROM email_mailboxes WHERE tenant = ?1 AND account_id = ?2 AND email_id = ?3")
+                .and_then(|mut s| s.query_map(params![t, account_id, email_id], |r| r.get(0))?.collect())
+                .map_err(backend)?;
+            if current.is_empty() {
+                return Err(ErrorKind::NotFound(format!("email {email_id}")).into());
+            }
+            let modseq = next_modseq(tx, t, account_id)?;
+            let mut touched: Vec<String> = current.clone();
+            if let Some(keywords) = &update.keywords {
+                tx.execute(
+                    "DELETE FROM email_keywords WHERE tenant = ?1 AND account_id = ?2 AND email_id = ?3",
+                    params![t, account_id, email_id],
+                )
+                .map_err(backend)?;
+                for keyword in keywords {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO email_keywords (tenant, account_id, email_id, keyword) VALUES (?1, ?2, ?3, ?4)",
+                        params![t, account_id, email_id, keyword.to_ascii_lowercase()],
+                    )
+                    .map_err(backend)?;
+                }
+            }
+            if let Some(wanted) = &update.mailbox_ids {
+                for mailbox in wanted.iter().filter(|m| !current.contains(m)) {
+                    let uid: i64 = tx
+                        .query_row(
+                            "UPDATE mailboxes SET uid_next = uid_next + 1
+                             WHERE tenant = ?1 AND account_id = ?2 AND mailbox_id = ?3 RETURNING uid_next - 1",
+                            params![t, account_id, mailbox],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(backend)?
+                        .ok_or_else(|| ErrorKind::NotFound(format!("mailbox {mailbox}")))?;
+                    tx.execute(
+                        "INSERT INTO email_mailboxes (tenant, account_id, mailbox_id, uid, email_id, modseq)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![t, account_id, mailbox, uid, email_id, modseq],
+                    )
+                    .map_err(backend)?;
+                    touched.push(mailbox.clone());
+                }
+                for mailbox in current.iter().filter(|m| !wanted.contains(m)) {
+                    tx.execute(
+                        "DELETE FROM email_mailboxes WHERE tenant = ?1 AND account_id = ?2 AND email_id = ?3 AND mailbox_id = ?4",
+                        params![t, account_id, email_id, mailbox],
+                    )
+                    .map_err(backend)?;
+                }
+            }
+            // CONDSTORE: every mailbox the change touched moves to this MODSEQ.
+            tx.execute(
+                "UPDATE email_mailboxes SET modseq = ?4 WHERE tenant = ?1 AND account_id = ?2 AND email_id = ?3",
+                params![t, account_id, email_id, modseq],
+            )
+            .map_err(backend)?;
+            for mailbox in &touched {
+                tx.execute(
+                    "UPDATE mailboxes SET highest_modseq = ?4 WHERE tenant = ?1 AND account_id = ?2 AND mailbox_id = ?3",
+                    params![t, account_id, mailbox, modseq],
+                )
+                .map_err(backend)?;
+                log_change(tx, t, account_id, modseq, ChangeType::Mailbox, mailbox, "updated")?;
+            }
+            log_change(tx, t, account_id, modseq, ChangeType::Email, email_id, "updated")
+        })
+    }
+
+    fn destroy_email(&self, tenant: &TenantName, account_id: &str, email_id: &str) -> Result<()> {
+        let t = tenant.as_str();
+        self.write(|tx| {
+            let modseq = next_modseq(tx, t, account_id)?;
+            destroy_email_in(tx, t, account_id, email_id, modseq)
         })
     }
 }

@@ -361,7 +361,7 @@ fn another_tenant_cannot_reach_an_account_even_with_its_ids() {
     assert!(w.store.mailboxes(g, &account).unwrap().is_empty());
     assert!(
         w.store
-            .emails(g, &account, &[stored.email_id.clone()])
+            .emails(g, &account, std::slice::from_ref(&stored.email_id))
             .unwrap()
             .is_empty()
     );
@@ -391,4 +391,242 @@ fn another_tenant_cannot_reach_an_account_even_with_its_ids() {
             .len(),
         1
     );
+}
+
+#[test]
+fn mailboxes_are_created_renamed_moved_and_destroyed_with_their_rules() {
+    use stormproof_store::{MailboxUpdate, NewMailbox};
+    let w = world();
+    let account = w
+        .store
+        .create_mail_account(&w.acme, "alice", 1 << 20)
+        .unwrap()
+        .account_id;
+    let new = |name: &str, parent: Option<&str>| NewMailbox {
+        name: name.into(),
+        parent_id: parent.map(str::to_owned),
+        ..NewMailbox::default()
+    };
+    let projects = w
+        .store
+        .create_mailbox(&w.acme, &account, &new("Projects", None))
+        .unwrap();
+    let storm = w
+        .store
+        .create_mailbox(&w.acme, &account, &new("Storm", Some(&projects)))
+        .unwrap();
+    let conflict = w
+        .store
+        .create_mailbox(&w.acme, &account, &new("Storm", Some(&projects)));
+    assert!(matches!(
+        conflict.map_err(|e| e.kind),
+        Err(ErrorKind::Conflict(_))
+    ));
+    assert!(matches!(
+        w.store
+            .create_mailbox(&w.acme, &account, &new("", None))
+            .map_err(|e| e.kind),
+        Err(ErrorKind::Invalid(_))
+    ));
+    let cycle = w.store.update_mailbox(
+        &w.acme,
+        &account,
+        &projects,
+        &MailboxUpdate {
+            parent_id: Some(Some(storm.clone())),
+            ..MailboxUpdate::default()
+        },
+    );
+    assert!(matches!(
+        cycle.map_err(|e| e.kind),
+        Err(ErrorKind::Invalid(_))
+    ));
+    w.store
+        .update_mailbox(
+            &w.acme,
+            &account,
+            &storm,
+            &MailboxUpdate {
+                name: Some("Storm-0558".into()),
+                parent_id: Some(None),
+                ..MailboxUpdate::default()
+            },
+        )
+        .unwrap();
+    let renamed = w
+        .store
+        .mailboxes(&w.acme, &account)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id == storm)
+        .unwrap();
+    assert_eq!(
+        (renamed.name.as_str(), renamed.parent_id),
+        ("Storm-0558", None)
+    );
+
+    let stored = w
+        .store
+        .insert_email(
+            &w.acme,
+            &account,
+            &message(&w, "x", "x@x", &[], "x", &storm),
+        )
+        .unwrap();
+    let has_email = w.store.destroy_mailbox(&w.acme, &account, &storm, false);
+    assert!(
+        matches!(has_email.map_err(|e| e.kind), Err(ErrorKind::Conflict(m)) if m == "mailboxHasEmail")
+    );
+    w.store
+        .destroy_mailbox(&w.acme, &account, &storm, true)
+        .unwrap();
+    assert!(
+        w.store
+            .emails(&w.acme, &account, &[stored.email_id])
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        w.store
+            .mail_account(&w.acme, &account)
+            .unwrap()
+            .unwrap()
+            .used_bytes,
+        0,
+        "quota released"
+    );
+    let inbox = inbox(&w, &w.acme, &account);
+    assert!(
+        w.store
+            .destroy_mailbox(&w.acme, &account, &inbox, true)
+            .is_err(),
+        "the inbox stays"
+    );
+    let destroyed = w
+        .store
+        .changes(&w.acme, &account, ChangeType::Mailbox, 0, 100)
+        .unwrap();
+    assert!(
+        !destroyed.created.contains(&storm) && !destroyed.destroyed.contains(&storm),
+        "created and destroyed since 0 cancel out"
+    );
+}
+
+#[test]
+fn moving_and_flagging_a_message_keeps_uids_where_it_stays_and_bumps_modseq() {
+    use stormproof_store::EmailUpdate;
+    let w = world();
+    let account = w
+        .store
+        .create_mail_account(&w.acme, "alice", 1 << 20)
+        .unwrap()
+        .account_id;
+    let mailboxes = w.store.mailboxes(&w.acme, &account).unwrap();
+    let id_of = |role: &str| {
+        mailboxes
+            .iter()
+            .find(|m| m.role.as_deref() == Some(role))
+            .unwrap()
+            .id
+            .clone()
+    };
+    let (inbox, archive) = (id_of("inbox"), id_of("archive"));
+    let stored = w
+        .store
+        .insert_email(
+            &w.acme,
+            &account,
+            &message(&w, "a", "a@x", &[], "a", &inbox),
+        )
+        .unwrap();
+    let state = w
+        .store
+        .mail_account(&w.acme, &account)
+        .unwrap()
+        .unwrap()
+        .modseq;
+
+    w.store
+        .update_email(
+            &w.acme,
+            &account,
+            &stored.email_id,
+            &EmailUpdate {
+                keywords: Some(vec!["$Seen".into(), "$flagged".into()]),
+                mailbox_ids: Some(vec![inbox.clone(), archive.clone()]),
+            },
+        )
+        .unwrap();
+    let record = w
+        .store
+        .emails(&w.acme, &account, std::slice::from_ref(&stored.email_id))
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        record.keywords,
+        vec!["$flagged".to_owned(), "$seen".to_owned()]
+    );
+    let in_inbox = record
+        .mailboxes
+        .iter()
+        .find(|m| m.mailbox_id == inbox)
+        .unwrap();
+    let in_archive = record
+        .mailboxes
+        .iter()
+        .find(|m| m.mailbox_id == archive)
+        .unwrap();
+    assert_eq!(
+        (in_inbox.uid, in_inbox.modseq),
+        (1, state + 1),
+        "same UID, new MODSEQ"
+    );
+    assert_eq!(in_archive.uid, 1);
+    let unread = w
+        .store
+        .mailboxes(&w.acme, &account)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id == inbox)
+        .unwrap()
+        .unread_emails;
+    assert_eq!(unread, 0);
+
+    assert!(
+        w.store
+            .update_email(
+                &w.acme,
+                &account,
+                &stored.email_id,
+                &EmailUpdate {
+                    mailbox_ids: Some(vec![]),
+                    ..EmailUpdate::default()
+                }
+            )
+            .is_err()
+    );
+    assert!(
+        w.store
+            .update_email(
+                &w.globex,
+                &account,
+                &stored.email_id,
+                &EmailUpdate::default()
+            )
+            .is_err(),
+        "other tenant"
+    );
+    w.store
+        .destroy_email(&w.acme, &account, &stored.email_id)
+        .unwrap();
+    let changes = w
+        .store
+        .changes(&w.acme, &account, ChangeType::Email, state, 100)
+        .unwrap();
+    assert_eq!(changes.destroyed, vec![stored.email_id.clone()]);
+    let threads = w
+        .store
+        .changes(&w.acme, &account, ChangeType::Thread, state, 100)
+        .unwrap();
+    assert_eq!(threads.destroyed, vec![stored.thread_id]);
 }
