@@ -260,6 +260,14 @@ pub trait MailStore: Send + Sync + std::fmt::Debug {
         text: &str,
         limit: usize,
     ) -> Result<Vec<String>>;
+    /// Records that an account owns a blob it uploaded.
+    fn add_blob(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        blob_id: &str,
+        size: i64,
+    ) -> Result<()>;
     /// Whether the account owns a blob (the only way to reach its bytes).
     fn owns_blob(&self, tenant: &TenantName, account_id: &str, blob_id: &str) -> Result<bool>;
     /// Changes of one type since `since_state`, at most `max_changes`.

@@ -542,6 +542,35 @@ impl MailStore for SqliteStore {
         })
     }
 
+    fn add_blob(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        blob_id: &str,
+        size: i64,
+    ) -> Result<()> {
+        self.write(|tx| {
+            if tx
+                .query_row(
+                    "SELECT 1 FROM mail_accounts WHERE tenant = ?1 AND account_id = ?2",
+                    params![tenant.as_str(), account_id],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(backend)?
+                .is_none()
+            {
+                return Err(ErrorKind::NotFound(format!("mail account {account_id}")).into());
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO account_blobs (tenant, account_id, blob_id, size) VALUES (?1, ?2, ?3, ?4)",
+                params![tenant.as_str(), account_id, blob_id, size],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
     fn owns_blob(&self, tenant: &TenantName, account_id: &str, blob_id: &str) -> Result<bool> {
         self.read(|conn| {
             conn.prepare_cached("SELECT 1 FROM account_blobs WHERE tenant = ?1 AND account_id = ?2 AND blob_id = ?3")?
