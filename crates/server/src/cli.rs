@@ -56,6 +56,16 @@ pub struct ServeArgs {
     /// The URL clients reach the HTTP listener at; issuers are `<url>/t/<tenant>`.
     #[arg(long)]
     pub public_url: Option<String>,
+    /// Address for inbound SMTP (mail for local users, port 25).
+    #[arg(long)]
+    pub smtp: Option<String>,
+    /// Address for SMTP submission (authenticated users, port 587).
+    #[arg(long)]
+    pub submission: Option<String>,
+    /// The server's host name in SMTP greetings and `Received:` fields;
+    /// defaults to the public URL's host.
+    #[arg(long)]
+    pub hostname: Option<String>,
 }
 
 /// Tenant commands.

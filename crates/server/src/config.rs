@@ -41,6 +41,12 @@ pub struct ServerSection {
     pub http: Option<String>,
     /// Public base URL.
     pub public_url: Option<String>,
+    /// Inbound SMTP listen address.
+    pub smtp: Option<String>,
+    /// SMTP submission listen address.
+    pub submission: Option<String>,
+    /// Host name for SMTP.
+    pub hostname: Option<String>,
 }
 
 /// `[tokens]`.

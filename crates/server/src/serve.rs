@@ -9,6 +9,8 @@ use anyhow::Context;
 use stormproof_http::AppState;
 use stormproof_identity::Issuer;
 use stormproof_keys::Pkcs11Token;
+use stormproof_mail::Delivery;
+use stormproof_smtp::{Listener, SmtpContext};
 use stormproof_store::{SqliteStore, Store};
 use stormproof_types::{Clock, SystemClock};
 use stormproof_verifier::{SecurityEventSink, Verifier, VerifierConfig};
@@ -96,6 +98,16 @@ pub fn run(data: &Path, config: Config, args: ServeArgs) -> anyhow::Result<()> {
     url::Url::parse(&public_url)
         .with_context(|| format!("--public-url {public_url} is not a URL"))?;
 
+    let smtp = args.smtp.or(config.server.smtp.clone());
+    let submission = args.submission.or(config.server.submission.clone());
+    let hostname = match args.hostname.or(config.server.hostname.clone()) {
+        Some(name) => name,
+        None => url::Url::parse(&public_url)?
+            .host_str()
+            .unwrap_or("localhost")
+            .to_owned(),
+    };
+
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (store, issuer) = open_issuer(data, &config, &public_url, clock.clone())?;
     store.set_setting(PUBLIC_URL_SETTING, &public_url)?;
@@ -118,6 +130,23 @@ pub fn run(data: &Path, config: Config, args: ServeArgs) -> anyhow::Result<()> {
         Some(events),
     )?);
 
+    let smtp_context = if smtp.is_some() || submission.is_some() {
+        Some(Arc::new(SmtpContext {
+            store: store.clone(),
+            delivery: Delivery::open(store.clone(), data).context("opening mail delivery")?,
+            issuer: issuer.clone(),
+            verifier: verifier.clone(),
+            tls: Some(
+                stormproof_smtp::load_or_generate(data, &hostname)
+                    .context("preparing the STARTTLS certificate")?,
+            ),
+            hostname,
+            clock: clock.clone(),
+        }))
+    } else {
+        None
+    };
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -125,6 +154,17 @@ pub fn run(data: &Path, config: Config, args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&http).await.with_context(|| format!("binding {http}"))?;
         tracing::info!(message = "listening", http = %listener.local_addr()?, public_url = %public_url);
+
+        for (address, kind) in [(smtp, Listener::Inbound), (submission, Listener::Submission)] {
+            let (Some(address), Some(context)) = (address, smtp_context.clone()) else { continue };
+            let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("binding {address}"))?;
+            tracing::info!(message = "listening", smtp = %listener.local_addr()?, listener = ?kind);
+            tokio::spawn(async move {
+                if let Err(error) = stormproof_smtp::serve(listener, context, kind).await {
+                    tracing::error!(message = "smtp listener failed", %error);
+                }
+            });
+        }
 
         let watcher = verifier.clone();
         tokio::spawn(async move {

@@ -7,4 +7,5 @@
 
 mod contract;
 mod oidc;
+mod smtp;
 mod testkit;

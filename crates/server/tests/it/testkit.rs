@@ -18,6 +18,10 @@ pub struct Server {
     pub data: tempfile::TempDir,
     pub url: String,
     pub http: reqwest::blocking::Client,
+    /// The inbound SMTP address, `127.0.0.1:<port>`.
+    pub smtp: String,
+    /// The submission address.
+    pub submission: String,
 }
 
 /// A data directory with no server running, for admin commands alone.
@@ -95,36 +99,53 @@ impl Server {
 
     /// Starts the server on an existing data directory.
     pub fn start_in(data: tempfile::TempDir) -> Self {
-        let port = free_port();
+        let (port, smtp, submission) = (free_port(), free_port(), free_port());
         let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        let mut server = Self {
+            child: None,
+            data,
+            url,
+            http,
+            smtp: format!("127.0.0.1:{smtp}"),
+            submission: format!("127.0.0.1:{submission}"),
+        };
+        server.spawn();
+        server
+    }
+
+    /// Starts (or restarts) the server process on the same directory and ports.
+    pub fn spawn(&mut self) {
+        let port = self.url.rsplit(':').next().expect("port").to_owned();
         let child = Command::new(BIN)
             .args([
                 "serve",
                 "--http",
                 &format!("127.0.0.1:{port}"),
                 "--public-url",
-                &url,
+                &self.url,
+            ])
+            .args([
+                "--smtp",
+                &self.smtp,
+                "--submission",
+                &self.submission,
+                "--hostname",
+                "mx.test",
                 "--data",
             ])
-            .arg(data.path())
+            .arg(self.data.path())
             .env("STORMPROOF_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn server");
-        let http = reqwest::blocking::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http client");
-        let mut server = Self {
-            child: Some(child),
-            data,
-            url,
-            http,
-        };
-        server.wait_ready();
-        server
+        self.child = Some(child);
+        self.wait_ready();
     }
 
     fn wait_ready(&mut self) {

@@ -1,0 +1,526 @@
+//! The SMTP fronts: inbound delivery to local users (port 25) and
+//! submission by authenticated users (port 587), driving the sans-IO
+//! `stormproof-smtp-session` over TCP and, after STARTTLS, TLS.
+//!
+//! This crate owns the sockets and the decisions an SMTP server makes about
+//! envelopes: which recipients are local, who a submitting client is (the
+//! verifier decides for tokens, the issuer for app passwords), and when a
+//! message may be acknowledged: only after `Delivery::deliver` made it
+//! durable. It never parses SMTP itself, and never validates a token itself.
+//!
+//! ```no_run
+//! # async fn run(ctx: std::sync::Arc<stormproof_smtp::SmtpContext>) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:2525").await?;
+//! stormproof_smtp::serve(listener, ctx, stormproof_smtp::Listener::Inbound).await
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stormproof_identity::Issuer;
+use stormproof_mail::{Delivery, Target};
+use stormproof_smtp_session::{Config, Credentials, Decision, Event, Mode, Session};
+use stormproof_store::Store;
+use stormproof_types::{Clock, Email, TenantName};
+use stormproof_verifier::{AuthScheme, RequestContext, Verifier, VerifyMode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub use tls::{TLS_DIR, load, load_or_generate};
+
+/// How long a client may stay silent before the connection is dropped
+/// (RFC 5321 section 4.5.3.2 suggests at least 5 minutes).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Connections served at once per listener; more wait in the accept queue.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// The SMTP front failed to start.
+#[derive(Debug, thiserror::Error)]
+#[error("smtp: {kind}")]
+pub struct Error {
+    /// What failed.
+    pub kind: ErrorKind,
+}
+
+/// What failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The TLS certificate could not be loaded or generated.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Self { kind }
+    }
+}
+
+/// Which listener a connection arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// Port 25: mail for local users from anywhere.
+    Inbound,
+    /// Port 587: mail from authenticated users.
+    Submission,
+}
+
+/// What the SMTP fronts share.
+#[derive(Debug)]
+pub struct SmtpContext {
+    /// The store: tenants, users, accounts.
+    pub store: Arc<dyn Store>,
+    /// Where accepted messages go.
+    pub delivery: Delivery,
+    /// App-password checks for `AUTH PLAIN`.
+    pub issuer: Arc<Issuer>,
+    /// Token checks for `AUTH OAUTHBEARER` and `XOAUTH2`.
+    pub verifier: Arc<Verifier>,
+    /// The server's name in greetings and `Received:` fields.
+    pub hostname: String,
+    /// STARTTLS configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The clock for `Received:` fields.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Accepts connections on `listener` until the task is dropped.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<SmtpContext>,
+    kind: Listener,
+) -> std::io::Result<()> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return Ok(());
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            if let Err(error) = connection(ctx, stream, peer, kind).await {
+                tracing::debug!(message = "smtp connection ended", %peer, %error);
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// A local recipient, resolved at `RCPT` time.
+#[derive(Debug, Clone)]
+struct Recipient {
+    tenant: TenantName,
+    account_id: String,
+}
+
+/// Who the submitting client is, once authenticated.
+#[derive(Debug, Clone)]
+struct Submitter {
+    email: Email,
+}
+
+#[derive(Debug)]
+struct Connection {
+    kind: Listener,
+    peer: SocketAddr,
+    tls: bool,
+    submitter: Option<Submitter>,
+    recipients: Vec<Recipient>,
+}
+
+enum Next {
+    Close,
+    StartTls,
+}
+
+async fn connection(
+    ctx: Arc<SmtpContext>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    kind: Listener,
+) -> std::io::Result<()> {
+    let mode = match kind {
+        Listener::Inbound => Mode::Inbound,
+        Listener::Submission => Mode::Submission,
+    };
+    let mut config = Config::new(ctx.hostname.clone(), mode);
+    config.max_message_size = stormproof_mail::MAX_MESSAGE_SIZE;
+    config.tls_available = ctx.tls.is_some();
+    let mut session = Session::new(config).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut state = Connection {
+        kind,
+        peer,
+        tls: false,
+        submitter: None,
+        recipients: Vec::new(),
+    };
+    stream.write_all(&session.greeting()).await?;
+    match drive(&ctx, &mut stream, &mut session, &mut state).await? {
+        Next::Close => Ok(()),
+        Next::StartTls => {
+            let Some(tls) = ctx.tls.clone() else {
+                return Ok(());
+            };
+            let mut stream = tokio_rustls::TlsAcceptor::from(tls).accept(stream).await?;
+            session
+                .tls_started()
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            state.tls = true;
+            state.submitter = None;
+            drive(&ctx, &mut stream, &mut session, &mut state)
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
+async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
+    ctx: &Arc<SmtpContext>,
+    stream: &mut S,
+    session: &mut Session,
+    state: &mut Connection,
+) -> std::io::Result<Next> {
+    let mut buffer = vec![0u8; 16 * 1024];
+    // Bytes read but not yet taken by the session: it takes input only as
+    // fast as it can process it, so pipelined commands wait behind a
+    // pending decision. Reading resumes only once this is empty.
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        loop {
+            while let Some(event) = session.next_event() {
+                match event {
+                    Event::Reply(bytes) => stream.write_all(&bytes).await?,
+                    Event::StartTls => {
+                        stream.flush().await?;
+                        return Ok(Next::StartTls);
+                    }
+                    Event::Close => {
+                        stream.flush().await?;
+                        return Ok(Next::Close);
+                    }
+                    event => {
+                        let decision = decide(ctx, state, &*session, event).await;
+                        if session.respond(decision).is_err() {
+                            // Only a malformed reply is refused; answer safely.
+                            let _ = session.respond(Decision::try_later());
+                        }
+                    }
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
+            let taken = session.feed(&pending);
+            pending.drain(..taken);
+            if taken == 0 {
+                // Nothing to say and nothing taken: a state the session
+                // never reaches when well-behaved. Close rather than spin.
+                return Err(std::io::Error::other("smtp session stopped taking input"));
+            }
+        }
+        stream.flush().await?;
+        let read = match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut buffer)).await {
+            Ok(read) => read?,
+            Err(_) => {
+                stream
+                    .write_all(b"421 4.4.2 Idle too long, closing connection\r\n")
+                    .await?;
+                return Ok(Next::Close);
+            }
+        };
+        if read == 0 {
+            // The client went away; a half-received message is dropped by
+            // the session and never stored.
+            return Ok(Next::Close);
+        }
+        pending.extend_from_slice(&buffer[..read]);
+    }
+}
+
+async fn decide(
+    ctx: &Arc<SmtpContext>,
+    state: &mut Connection,
+    session: &Session,
+    event: Event,
+) -> Decision {
+    match event {
+        Event::MailFrom { reverse_path, .. } => {
+            state.recipients.clear();
+            mail_from(state, &reverse_path)
+        }
+        Event::Recipient { forward_path } => recipient(ctx, state, &forward_path),
+        Event::Authenticate(credentials) => authenticate(ctx, state, credentials).await,
+        Event::Message {
+            reverse_path, data, ..
+        } => {
+            let recipients = std::mem::take(&mut state.recipients);
+            let helo = session.helo_name().unwrap_or_default().to_owned();
+            deliver(ctx, state, &helo, &reverse_path, recipients, data).await
+        }
+        _ => Decision::try_later(),
+    }
+}
+
+fn mail_from(state: &Connection, reverse_path: &str) -> Decision {
+    if state.kind == Listener::Inbound {
+        return Decision::Accept;
+    }
+    // A submitting user may send only as themselves: no forged senders.
+    let owns = state
+        .submitter
+        .as_ref()
+        .is_some_and(|s| Email::parse(reverse_path).is_ok_and(|from| from == s.email));
+    if owns {
+        Decision::Accept
+    } else {
+        Decision::reject(
+            553,
+            "5.7.1",
+            "Sender address is not an identity of the authenticated user",
+        )
+    }
+}
+
+fn recipient(ctx: &Arc<SmtpContext>, state: &mut Connection, forward_path: &str) -> Decision {
+    let Ok(address) = Email::parse(forward_path) else {
+        return Decision::reject(501, "5.1.3", "Bad recipient address syntax");
+    };
+    let tenant = match ctx.store.tenant_for_domain(address.domain()) {
+        Ok(Some(tenant)) => tenant,
+        Ok(None) if state.kind == Listener::Submission => {
+            return Decision::reject(
+                550,
+                "5.7.1",
+                "Delivery to other domains is not available on this server",
+            );
+        }
+        Ok(None) => return Decision::reject(550, "5.7.1", "Relay access denied"),
+        Err(error) => {
+            tracing::error!(message = "recipient lookup failed", %error);
+            return Decision::try_later();
+        }
+    };
+    let account = ctx
+        .store
+        .user_by_email(&tenant, &address)
+        .ok()
+        .flatten()
+        .filter(|user| user.enabled)
+        .and_then(|user| {
+            ctx.store
+                .mail_account_for_user(&tenant, &user.id)
+                .ok()
+                .flatten()
+        });
+    match account {
+        Some(account) if account.used_bytes >= account.quota_bytes => {
+            Decision::reject(452, "4.2.2", "Mailbox full")
+        }
+        Some(account) => {
+            state.recipients.push(Recipient {
+                tenant,
+                account_id: account.account_id,
+            });
+            Decision::Accept
+        }
+        None => Decision::reject(550, "5.1.1", "No such user here"),
+    }
+}
+
+async fn authenticate(
+    ctx: &Arc<SmtpContext>,
+    state: &mut Connection,
+    credentials: Credentials,
+) -> Decision {
+    let ctx = ctx.clone();
+    let peer = state.peer.ip().to_string();
+    // Password hashing and token checks hit the store: off the reactor.
+    let outcome = tokio::task::spawn_blocking(move || -> Option<Email> {
+        match credentials {
+            Credentials::Plain {
+                authzid,
+                authcid,
+                password,
+            } => {
+                let (user, _) = ctx.issuer.check_app_password(&authcid, &password).ok()??;
+                if authzid.is_some_and(|z| Email::parse(&z).ok().as_ref() != Some(&user.email)) {
+                    return None;
+                }
+                Some(user.email)
+            }
+            Credentials::Bearer { user, token, .. } => {
+                let context = RequestContext {
+                    method: "AUTH",
+                    url: "",
+                    dpop: None,
+                    scheme: AuthScheme::Bearer,
+                    ip: Some(&peer),
+                    user_agent: Some("smtp-submission"),
+                    mode: VerifyMode::Resource,
+                };
+                let principal = ctx.verifier.verify(&token, &context).ok()?;
+                if !principal.has_scope("mail") {
+                    return None;
+                }
+                let record = ctx
+                    .store
+                    .user_by_id(principal.tenant(), principal.subject())
+                    .ok()??;
+                if user.is_some_and(|hint| Email::parse(&hint).ok().as_ref() != Some(&record.email))
+                {
+                    return None;
+                }
+                Some(record.email)
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    match outcome {
+        Some(email) => {
+            tracing::info!(message = "smtp submission authenticated", %email, peer = %state.peer);
+            state.submitter = Some(Submitter { email });
+            Decision::Accept
+        }
+        None => Decision::auth_failed(),
+    }
+}
+
+async fn deliver(
+    ctx: &Arc<SmtpContext>,
+    state: &Connection,
+    helo: &str,
+    reverse_path: &str,
+    recipients: Vec<Recipient>,
+    data: Vec<u8>,
+) -> Decision {
+    let now = ctx.clock.now();
+    let protocol = match (state.kind, state.tls) {
+        (Listener::Submission, true) => "ESMTPSA",
+        (Listener::Submission, false) => "ESMTPA",
+        (Listener::Inbound, true) => "ESMTPS",
+        (Listener::Inbound, false) => "ESMTP",
+    };
+    let mut message = format!(
+        "Return-Path: <{reverse_path}>\r\nReceived: from {helo} ({ip}) by {host} with {protocol}; {date}\r\n",
+        helo = sanitize(helo),
+        ip = state.peer.ip(),
+        host = ctx.hostname,
+        date = rfc5322_date(now),
+    )
+    .into_bytes();
+    message.extend_from_slice(&data);
+    let ctx = ctx.clone();
+    // Delivery syncs to disk; it runs on the blocking pool, and the reply
+    // waits for it: 250 is sent only for a durable message.
+    let result = tokio::task::spawn_blocking(move || {
+        for recipient in &recipients {
+            ctx.delivery.deliver(
+                &recipient.tenant,
+                &recipient.account_id,
+                &message,
+                Target::Role("inbox"),
+                &[],
+                now,
+            )?;
+        }
+        Ok::<_, stormproof_mail::Error>(recipients.len())
+    })
+    .await;
+    match result {
+        Ok(Ok(count)) => {
+            tracing::info!(message = "smtp message delivered", recipients = count, peer = %state.peer);
+            Decision::Accept
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(message = "smtp delivery failed", %error);
+            match error.kind {
+                stormproof_mail::ErrorKind::TooLarge => {
+                    Decision::reject(552, "5.3.4", "Message too big")
+                }
+                stormproof_mail::ErrorKind::NotAMessage => {
+                    Decision::reject(554, "5.6.0", "Message has no header section")
+                }
+                _ => Decision::try_later(),
+            }
+        }
+        Err(_) => Decision::try_later(),
+    }
+}
+
+/// Keeps a client-chosen name printable in a header field.
+fn sanitize(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(255)
+        .collect();
+    if clean.is_empty() {
+        "unknown".into()
+    } else {
+        clean
+    }
+}
+
+/// An RFC 5322 date-time in UTC, e.g. `Sun, 29 Nov 2026 13:31:09 +0000`.
+pub fn rfc5322_date(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        day,
+        MONTHS[(month - 1).clamp(0, 11) as usize],
+        year,
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        let cases = [
+            (0, "Thu, 1 Jan 1970 00:00:00 +0000"),
+            (951_782_400, "Tue, 29 Feb 2000 00:00:00 +0000"),
+            (1_795_959_069, "Sun, 29 Nov 2026 13:31:09 +0000"),
+        ];
+        for (unix, expect) in cases {
+            assert_eq!(rfc5322_date(unix), expect, "{unix}");
+        }
+    }
+
+    #[test]
+    fn client_names_are_sanitized() {
+        assert_eq!(
+            sanitize("mx.example\r\nX-Injected: 1"),
+            "mx.exampleX-Injected:1"
+        );
+        assert_eq!(sanitize(""), "unknown");
+    }
+}
