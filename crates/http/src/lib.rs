@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 mod extract;
+mod jmap;
 mod oidc;
 mod pages;
 mod params;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     /// Sign-ins in progress and failed-attempt counters.
     pub logins: Arc<oidc::PendingLogins>,
+    /// JMAP, when mail is served.
+    pub jmap: Option<Arc<stormproof_jmap::Jmap>>,
 }
 
 impl AppState {
@@ -57,7 +60,14 @@ impl AppState {
             issuer,
             verifier,
             logins: Arc::default(),
+            jmap: None,
         }
+    }
+
+    /// Serves JMAP too.
+    pub fn with_jmap(mut self, jmap: stormproof_jmap::Jmap) -> Self {
+        self.jmap = Some(Arc::new(jmap));
+        self
     }
 
     pub(crate) fn public_url(&self) -> &str {
@@ -67,7 +77,13 @@ impl AppState {
 
 /// The application's routes.
 pub fn router(state: AppState) -> Router {
+    let (max_request, max_upload) = state
+        .jmap
+        .as_ref()
+        .map(|j| (j.config().max_size_request, j.config().max_size_upload))
+        .unwrap_or((MAX_BODY, MAX_BODY));
     Router::new()
+        .merge(jmap::routes(max_request, max_upload))
         .route("/api/whoami", get(whoami))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))

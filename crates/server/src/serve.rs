@@ -130,10 +130,17 @@ pub fn run(data: &Path, config: Config, args: ServeArgs) -> anyhow::Result<()> {
         Some(events),
     )?);
 
+    let delivery = Delivery::open(store.clone(), data).context("opening mail delivery")?;
+    let jmap = stormproof_jmap::Jmap::new(
+        store.clone(),
+        delivery.clone(),
+        stormproof_jmap::JmapConfig::for_base_url(&public_url),
+    );
     let smtp_context = if smtp.is_some() || submission.is_some() {
         Some(Arc::new(SmtpContext {
             store: store.clone(),
-            delivery: Delivery::open(store.clone(), data).context("opening mail delivery")?,
+            delivery,
+            authenticator: None,
             issuer: issuer.clone(),
             verifier: verifier.clone(),
             tls: Some(
@@ -187,7 +194,7 @@ pub fn run(data: &Path, config: Config, args: ServeArgs) -> anyhow::Result<()> {
             }
         });
 
-        let state = AppState::new(issuer, verifier);
+        let state = AppState::new(issuer, verifier).with_jmap(jmap);
         stormproof_http::serve(listener, state, shutdown_signal()).await.context("serving HTTP")?;
         tracing::info!(message = "stopped");
         Ok(())

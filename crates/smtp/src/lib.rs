@@ -8,6 +8,11 @@
 //! message may be acknowledged: only after `Delivery::deliver` made it
 //! durable. It never parses SMTP itself, and never validates a token itself.
 //!
+//! Inbound mail is checked for SPF, DKIM and DMARC (`auth.rs`, through
+//! mail-auth and a configurable [`Authenticator`]) and the outcome is
+//! recorded in an `Authentication-Results:` field; nothing is refused on
+//! the strength of it yet.
+//!
 //! ```no_run
 //! # async fn run(ctx: std::sync::Arc<stormproof_smtp::SmtpContext>) -> std::io::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:2525").await?;
@@ -16,6 +21,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod auth;
 mod tls;
 
 use std::net::SocketAddr;
@@ -31,6 +37,8 @@ use stormproof_verifier::{AuthScheme, RequestContext, Verifier, VerifyMode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+pub use auth::{AUTH_TIMEOUT, Authenticator, authenticator, authenticator_from_system};
+pub use mail_auth::MessageAuthenticator;
 pub use tls::{TLS_DIR, load, load_or_generate};
 
 /// How long a client may stay silent before the connection is dropped
@@ -54,6 +62,9 @@ pub enum ErrorKind {
     /// The TLS certificate could not be loaded or generated.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The DNS resolver for sender authentication could not be set up.
+    #[error("DNS resolver: {0}")]
+    Resolver(String),
 }
 
 impl From<ErrorKind> for Error {
@@ -88,6 +99,10 @@ pub struct SmtpContext {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The clock for `Received:` fields.
     pub clock: Arc<dyn Clock>,
+    /// SPF, DKIM and DMARC checks of inbound mail, recorded in an
+    /// `Authentication-Results:` field. `None` checks nothing and records
+    /// `none`.
+    pub authenticator: Option<Authenticator>,
 }
 
 /// Accepts connections on `listener` until the task is dropped.
@@ -416,7 +431,33 @@ async fn deliver(
         date = rfc5322_date(now),
     )
     .into_bytes();
-    message.extend_from_slice(&data);
+    if state.kind == Listener::Inbound {
+        // Recorded only, never enforced, not even a DMARC p=reject: a
+        // refusal must be a reply here, and until the server has an
+        // outbound path for reports and bounces, a wrong verdict (a
+        // forwarder breaking DKIM, a resolver outage) would lose mail
+        // silently. A DNS failure is recorded as temperror and the message
+        // is delivered all the same.
+        let results = match &ctx.authenticator {
+            Some(authenticator) => {
+                let envelope = auth::Envelope {
+                    hostname: &ctx.hostname,
+                    ip: state.peer.ip(),
+                    helo,
+                    mail_from: reverse_path,
+                };
+                auth::check(authenticator, &envelope, &data).await
+            }
+            None => format!("{}; none", ctx.hostname),
+        };
+        tracing::debug!(message = "sender authentication", peer = %state.peer, %results);
+        message.extend_from_slice(b"Authentication-Results: ");
+        message.extend_from_slice(results.as_bytes());
+        message.extend_from_slice(b"\r\n");
+    }
+    // Results claiming our name that came with the message are forgeries;
+    // only the field above speaks for this server.
+    message.extend_from_slice(&auth::strip_own_results(&data, &ctx.hostname));
     let ctx = ctx.clone();
     // Delivery syncs to disk; it runs on the blocking pool, and the reply
     // waits for it: 250 is sent only for a durable message.

@@ -22,7 +22,7 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use p256::ecdsa::signature::Verifier as _;
@@ -61,6 +61,9 @@ struct JwtClaims {
     scope: String,
 }
 
+/// A token's signing input and its decoded signature.
+type Decoded = (Vec<u8>, Vec<u8>);
+
 /// One algorithm's key and its pool of issued, ledger-recorded tokens.
 struct Keyset {
     kid: &'static str,
@@ -68,7 +71,7 @@ struct Keyset {
     tokens: Vec<String>,
     jtis: Vec<String>,
     /// Each token's signing input and decoded signature.
-    decoded: Vec<(Vec<u8>, Vec<u8>)>,
+    decoded: Vec<Decoded>,
 }
 
 struct Deployment {
@@ -273,7 +276,7 @@ fn cycle<T>(
     group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
     name: &str,
     pool: &[T],
-    mut f: impl FnMut(&T) -> bool,
+    f: impl Fn(&T) -> bool,
 ) {
     assert!(pool.len().is_power_of_two());
     for item in pool {
@@ -290,9 +293,53 @@ fn cycle<T>(
     });
 }
 
+/// Criterion measures each row on its own, seconds apart from the others,
+/// so on a shared machine background load can slow one row and not the
+/// next. This runs `fast` and `slow` in alternating short rounds (each pair
+/// of rounds within a few milliseconds, so both see the same load) for
+/// `PAIRED_TIME`, and prints the median over rounds of
+/// `time(fast) / time(slow)`: the throughput of `slow` relative to `fast`.
+fn paired(label: &str, fast: impl Fn(usize) -> bool, slow: impl Fn(usize) -> bool) {
+    const ROUND: usize = 32;
+    const PAIRED_TIME: Duration = Duration::from_secs(3);
+    let run = |f: &dyn Fn(usize) -> bool, from: usize| {
+        let start = Instant::now();
+        for i in from..from + ROUND {
+            assert!(
+                black_box(f(black_box(i))),
+                "{label}: a pool entry does not verify"
+            );
+        }
+        start.elapsed().as_secs_f64()
+    };
+    let mut ratios = Vec::new();
+    let (mut i, start) = (0, Instant::now());
+    while start.elapsed() < PAIRED_TIME {
+        // Alternate which side goes first, so neither always follows the other.
+        let (t_fast, t_slow) = if ratios.len() % 2 == 0 {
+            (run(&fast, i), run(&slow, i))
+        } else {
+            let t_slow = run(&slow, i);
+            (run(&fast, i), t_slow)
+        };
+        ratios.push(t_fast / t_slow);
+        i += ROUND;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let quartile = |q: usize| ratios[(ratios.len() - 1) * q / 4];
+    println!(
+        "paired {label}: {:.3} (quartiles {:.3}..{:.3}, {} interleaved rounds of {ROUND})",
+        quartile(2),
+        quartile(1),
+        quartile(3),
+        ratios.len()
+    );
+}
+
 fn bench_alg(c: &mut Criterion, d: &Deployment, keys: &Keyset) {
     let alg = keys.public.alg();
-    let mut group = c.benchmark_group(format!("verify/{}", alg.jws_name().to_lowercase()));
+    let group_name = format!("verify/{}", alg.jws_name().to_lowercase());
+    let mut group = c.benchmark_group(&group_name);
     group
         .throughput(Throughput::Elements(1))
         .sample_size(30)
@@ -300,14 +347,15 @@ fn bench_alg(c: &mut Criterion, d: &Deployment, keys: &Keyset) {
         .measurement_time(Duration::from_secs(3));
 
     // 1. The raw signature check, on the same bytes.
-    match &keys.public {
-        PublicKey::Ed25519(key) => cycle(&mut group, "raw_ed25519", &keys.decoded, |(m, s)| {
-            raw_ed25519(key, m, s)
-        }),
-        PublicKey::P256(key) => cycle(&mut group, "raw_p256", &keys.decoded, |(m, s)| {
-            raw_p256(key, m, s)
-        }),
-    }
+    let raw_name = match keys.public {
+        PublicKey::Ed25519(_) => "raw_ed25519",
+        PublicKey::P256(_) => "raw_p256",
+    };
+    let raw = |(message, signature): &Decoded| match &keys.public {
+        PublicKey::Ed25519(key) => raw_ed25519(key, message, signature),
+        PublicKey::P256(key) => raw_p256(key, message, signature),
+    };
+    cycle(&mut group, raw_name, &keys.decoded, raw);
 
     // 2. jsonwebtoken, same tokens, same audience and issuer, no ledger.
     let (algorithm, decoding) = match &keys.public {
@@ -324,18 +372,18 @@ fn bench_alg(c: &mut Criterion, d: &Deployment, keys: &Keyset) {
     validation.set_audience(&[URL]);
     validation.set_issuer(&[format!("{URL}/t/{}", d.tenant)]);
     validation.leeway = 30;
-    cycle(&mut group, "jsonwebtoken", &keys.tokens, |token| {
+    let jwt = |token: &String| {
         jsonwebtoken::decode::<JwtClaims>(token, &decoding, &validation)
             .map(black_box)
             .is_ok()
-    });
+    };
+    cycle(&mut group, "jsonwebtoken", &keys.tokens, jwt);
 
     // 3. Uncached: the cache is disabled, so every call takes the full path,
     // with the ledger lookup and the session check, on a distinct token.
     let request = bearer();
-    cycle(&mut group, "stormproof_uncached", &keys.tokens, |token| {
-        d.uncached.verify(token, &request).map(black_box).is_ok()
-    });
+    let uncached = |token: &String| d.uncached.verify(token, &request).map(black_box).is_ok();
+    cycle(&mut group, "stormproof_uncached", &keys.tokens, uncached);
 
     // 4. Cached: one token, verified once to fill the cache.
     let token = &keys.tokens[0];
@@ -359,6 +407,23 @@ fn bench_alg(c: &mut Criterion, d: &Deployment, keys: &Keyset) {
         true
     });
     group.finish();
+
+    // The ratios, once more, measured interleaved. Skipped when criterion
+    // only lists or smoke-tests the benchmarks.
+    if std::env::args().any(|arg| matches!(arg.as_str(), "--test" | "--list" | "--profile-time")) {
+        return;
+    }
+    let mask = POOL - 1;
+    paired(
+        &format!("{group_name} stormproof_uncached/{raw_name}"),
+        |i| raw(&keys.decoded[i & mask]),
+        |i| uncached(&keys.tokens[i & mask]),
+    );
+    paired(
+        &format!("{group_name} stormproof_uncached/jsonwebtoken"),
+        |i| jwt(&keys.tokens[i & mask]),
+        |i| uncached(&keys.tokens[i & mask]),
+    );
 }
 
 fn benches(c: &mut Criterion) {

@@ -240,3 +240,185 @@ fn every_acknowledged_message_survives_kill_9_and_no_partial_one_appears() {
     // have failed reading its blob.
     assert!(stored.len() >= acknowledged.len());
 }
+
+/// A submission client speaking over TLS after STARTTLS, trusting only the
+/// certificate the server generated in its data directory.
+struct TlsClient {
+    stream: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+}
+
+impl TlsClient {
+    fn connect(server: &Server) -> Self {
+        let mut plain = Client::connect(&server.submission).expect("connect");
+        let ready = plain.command("STARTTLS").expect("starttls");
+        assert!(ready.starts_with("220"), "{ready}");
+        use rustls::pki_types::pem::PemObject;
+        let cert_path = server.data.path().join("tls").join("cert.pem");
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(&cert_path).expect("cert") {
+            roots.add(cert.expect("pem")).expect("root");
+        }
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("mx.test").expect("name");
+        let connection =
+            rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("tls");
+        let mut client = Self {
+            stream: rustls::StreamOwned::new(connection, plain.writer),
+        };
+        let ehlo = client.command("EHLO client.test");
+        assert!(ehlo.starts_with("250"), "{ehlo}");
+        client
+    }
+
+    fn command(&mut self, line: &str) -> String {
+        self.stream
+            .write_all(format!("{line}\r\n").as_bytes())
+            .expect("write");
+        let mut reader = BufReader::new(&mut self.stream);
+        loop {
+            let mut reply = String::new();
+            if reader.read_line(&mut reply).expect("read") == 0 {
+                return "closed".into();
+            }
+            if reply.as_bytes().get(3) != Some(&b'-') {
+                return reply.trim_end().to_owned();
+            }
+        }
+    }
+
+    fn send(&mut self, from: &str, to: &str, body: &str) -> String {
+        for (line, expect) in [
+            (format!("MAIL FROM:<{from}>"), "250"),
+            (format!("RCPT TO:<{to}>"), "250"),
+            ("DATA".into(), "354"),
+        ] {
+            let reply = self.command(&line);
+            if !reply.starts_with(expect) {
+                self.command("RSET");
+                return reply;
+            }
+        }
+        self.stream.write_all(body.as_bytes()).expect("body");
+        self.command(".")
+    }
+}
+
+fn b64(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[test]
+fn submission_over_starttls_with_an_app_password_or_a_token_delivers_locally_only() {
+    let server = Server::with_tenants();
+    let app_password = server.cli_ok(&[
+        "user",
+        "app-password",
+        "create",
+        "alice@acme.test",
+        "--name",
+        "Thunderbird",
+    ]);
+    let mut client = TlsClient::connect(&server);
+    let wrong = client.command(&format!(
+        "AUTH PLAIN {}",
+        b64(&format!("\0alice@acme.test\0{}", crate::testkit::PASSWORD))
+    ));
+    assert!(
+        wrong.starts_with("535"),
+        "the account password is not for mail protocols: {wrong}"
+    );
+    let ok = client.command(&format!(
+        "AUTH PLAIN {}",
+        b64(&format!("\0alice@acme.test\0{}", app_password.trim()))
+    ));
+    assert!(ok.starts_with("235"), "{ok}");
+    let body = "From: alice@acme.test\r\nTo: bob@globex.test\r\nSubject: Hi Bob\r\nMessage-ID: <s1@acme.test>\r\n\r\nhello\r\n";
+    assert!(
+        client
+            .send("mallory@acme.test", "bob@globex.test", body)
+            .starts_with("553 5.7.1"),
+        "only one's own address"
+    );
+    assert!(
+        client
+            .send("alice@acme.test", "someone@remote.example", body)
+            .starts_with("550 5.7.1"),
+        "no relay yet"
+    );
+    assert!(
+        client
+            .send("alice@acme.test", "bob@globex.test", body)
+            .starts_with("250")
+    );
+
+    // The same with an OAuth token over XOAUTH2.
+    let token = server.issue("alice@acme.test");
+    let mut oauth = TlsClient::connect(&server);
+    let auth = oauth.command(&format!(
+        "AUTH XOAUTH2 {}",
+        b64(&format!(
+            "user=alice@acme.test\x01auth=Bearer {token}\x01\x01"
+        ))
+    ));
+    assert!(auth.starts_with("235"), "{auth}");
+    let mut forged = TlsClient::connect(&server);
+    let refused = forged.command(&format!(
+        "AUTH XOAUTH2 {}",
+        b64(&format!(
+            "user=alice@acme.test\x01auth=Bearer {token}x\x01\x01"
+        ))
+    ));
+    assert!(
+        refused.starts_with("334"),
+        "RFC 7628 error challenge first: {refused}"
+    );
+    assert!(forged.command("").starts_with("535"));
+}
+
+#[test]
+fn swaks_delivers_with_starttls_and_the_message_reads_back() {
+    let server = Server::with_tenants();
+    let output = std::process::Command::new("swaks")
+        .args([
+            "--server",
+            &server.smtp,
+            "--helo",
+            "client.test",
+            "--from",
+            "bob@globex.test",
+            "--to",
+            "alice@acme.test",
+        ])
+        .args(["--tls", "--tls-verify", "--tls-ca-path"])
+        .arg(server.data.path().join("tls").join("cert.pem"))
+        .args([
+            "--tls-sni",
+            "mx.test",
+            "--header",
+            "Subject: Sent with swaks",
+            "--body",
+            "Swaks body.",
+        ])
+        .output()
+        .expect("swaks not found: apt-get install swaks");
+    let transcript = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{transcript}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(transcript.contains("<~  250 2.0.0"), "{transcript}");
+    let inbox = inbox(&server);
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].1, "Sent with swaks");
+    let raw = String::from_utf8_lossy(&inbox[0].2);
+    assert!(raw.contains("with ESMTPS;"), "delivered over TLS: {raw}");
+    assert!(raw.contains("Swaks body."));
+}
