@@ -31,6 +31,19 @@ pub struct Config {
     /// `[log]`.
     #[serde(default)]
     pub log: LogSection,
+    /// `[dns]`.
+    #[serde(default)]
+    pub dns: DnsSection,
+}
+
+/// `[dns]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSection {
+    /// Recursive resolvers for the SPF, DKIM and DMARC checks of inbound
+    /// mail, e.g. `["127.0.0.1:53"]`. Absent: the system's
+    /// (`/etc/resolv.conf`). Empty: no checks.
+    pub nameservers: Option<Vec<std::net::SocketAddr>>,
 }
 
 /// `[server]`.

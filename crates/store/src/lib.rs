@@ -227,6 +227,9 @@ pub trait Store: MailStore + Send + Sync + std::fmt::Debug {
     ) -> Result<RefreshUse>;
     /// Revokes one token; revoking a refresh token also revokes its descendants.
     fn revoke_token(&self, tenant: &TenantName, jti: &str, now: UnixTime) -> Result<()>;
+    /// A token's ledger entry joined with its session's, user's and
+    /// client's state: everything the verifier checks at use, in one read.
+    fn ledger_entry(&self, tenant: &TenantName, jti: &str) -> Result<Option<LedgerEntry>>;
     /// Whether the subject's session and the ledger allow use: returns the
     /// session's and the user's current state in one read.
     fn session_state(&self, tenant: &TenantName, sid: &str) -> Result<Option<SessionState>>;
@@ -276,6 +279,34 @@ pub trait Store: MailStore + Send + Sync + std::fmt::Debug {
     fn setting(&self, name: &str) -> Result<Option<String>>;
     /// Sets a server-wide setting.
     fn set_setting(&self, name: &str, value: &str) -> Result<()>;
+}
+
+/// The columns of a ledger entry the verifier compares with a token's
+/// claims, and the state of the session it derives from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// Access or refresh.
+    pub kind: TokenKind,
+    /// Subject.
+    pub sub: String,
+    /// Session.
+    pub sid: String,
+    /// Client.
+    pub client_id: String,
+    /// Scope.
+    pub scope: String,
+    /// Signing key.
+    pub kid: Option<String>,
+    /// Issued at.
+    pub iat: UnixTime,
+    /// Expires at.
+    pub exp: UnixTime,
+    /// DPoP key thumbprint.
+    pub jkt: Option<String>,
+    /// Whether the token was revoked.
+    pub revoked: bool,
+    /// The session's state; `None` when the session record is missing.
+    pub session: Option<SessionState>,
 }
 
 /// A session's state and its subject's, read together at verification time.

@@ -28,6 +28,12 @@ pub enum ChangeType {
     Email,
     /// Thread objects.
     Thread,
+    /// Identity objects (RFC 8621 section 6).
+    Identity,
+    /// EmailSubmission objects (RFC 8621 section 7).
+    EmailSubmission,
+    /// The VacationResponse singleton (RFC 8621 section 8).
+    VacationResponse,
 }
 
 impl ChangeType {
@@ -37,6 +43,9 @@ impl ChangeType {
             ChangeType::Mailbox => "Mailbox",
             ChangeType::Email => "Email",
             ChangeType::Thread => "Thread",
+            ChangeType::Identity => "Identity",
+            ChangeType::EmailSubmission => "EmailSubmission",
+            ChangeType::VacationResponse => "VacationResponse",
         }
     }
 }
@@ -314,6 +323,65 @@ pub trait MailStore: Send + Sync + std::fmt::Debug {
     ) -> Result<()>;
     /// Destroys a message, releasing its quota.
     fn destroy_email(&self, tenant: &TenantName, account_id: &str, email_id: &str) -> Result<()>;
+
+    /// The account's sending identities, oldest first.
+    fn identities(&self, tenant: &TenantName, account_id: &str) -> Result<Vec<IdentityRecord>>;
+    /// Creates an identity and returns its id. At most one identity per
+    /// account may have `may_delete` false: a second is a `Conflict`. The
+    /// store does not check that the account may send from the address.
+    fn create_identity(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        identity: &NewIdentity,
+    ) -> Result<String>;
+    /// Changes an identity's name, reply-to, bcc or signatures; its address
+    /// never changes.
+    fn update_identity(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        identity_id: &str,
+        update: &IdentityUpdate,
+    ) -> Result<()>;
+    /// Destroys an identity, whatever its `may_delete`.
+    fn destroy_identity(&self, tenant: &TenantName, account_id: &str, identity_id: &str)
+    -> Result<()>;
+
+    /// The account's email submissions, oldest first.
+    fn email_submissions(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+    ) -> Result<Vec<EmailSubmissionRecord>>;
+    /// Records a submission and returns its id.
+    fn create_email_submission(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        submission: &NewEmailSubmission,
+    ) -> Result<String>;
+    /// Forgets a submission; what it sent stays sent.
+    fn destroy_email_submission(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        submission_id: &str,
+    ) -> Result<()>;
+
+    /// The account's vacation response, `None` if it was never set.
+    fn vacation_response(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+    ) -> Result<Option<VacationResponse>>;
+    /// Replaces the account's vacation response.
+    fn set_vacation_response(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        vacation: &VacationResponse,
+    ) -> Result<()>;
 }
 
 /// A mailbox to create.
@@ -351,4 +419,119 @@ pub struct EmailUpdate {
     pub keywords: Option<Vec<String>>,
     /// The full new mailbox set (at least one).
     pub mailbox_ids: Option<Vec<String>>,
+}
+
+/// A sending identity (RFC 8621 section 6): an address the account may send
+/// from, with what clients add to messages sent as it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdentityRecord {
+    /// Identity id.
+    pub id: String,
+    /// Display name for the `From:` field; may be empty.
+    pub name: String,
+    /// The address.
+    pub email: String,
+    /// Default `Reply-To:` addresses.
+    pub reply_to: Option<Vec<EmailAddress>>,
+    /// Default `Bcc:` addresses.
+    pub bcc: Option<Vec<EmailAddress>>,
+    /// Plain-text signature.
+    pub text_signature: String,
+    /// HTML signature.
+    pub html_signature: String,
+    /// False for the account's default identity, which cannot be destroyed.
+    pub may_delete: bool,
+}
+
+/// An identity to create.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewIdentity {
+    /// Display name.
+    pub name: String,
+    /// The address.
+    pub email: String,
+    /// Default `Reply-To:` addresses.
+    pub reply_to: Option<Vec<EmailAddress>>,
+    /// Default `Bcc:` addresses.
+    pub bcc: Option<Vec<EmailAddress>>,
+    /// Plain-text signature.
+    pub text_signature: String,
+    /// HTML signature.
+    pub html_signature: String,
+    /// False for the default identity; the store keeps at most one such.
+    pub may_delete: bool,
+}
+
+/// Changes to an identity; `None` leaves a field as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IdentityUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New reply-to (`Some(None)` clears it).
+    pub reply_to: Option<Option<Vec<EmailAddress>>>,
+    /// New bcc (`Some(None)` clears it).
+    pub bcc: Option<Option<Vec<EmailAddress>>>,
+    /// New plain-text signature.
+    pub text_signature: Option<String>,
+    /// New HTML signature.
+    pub html_signature: Option<String>,
+}
+
+/// A message handed over for sending (RFC 8621 section 7). The envelope and
+/// delivery status are kept as the JSON the JMAP layer wrote; the store
+/// does not read them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EmailSubmissionRecord {
+    /// Submission id.
+    pub id: String,
+    /// The identity it was sent as.
+    pub identity_id: String,
+    /// The email sent.
+    pub email_id: String,
+    /// That email's thread.
+    pub thread_id: String,
+    /// The SMTP envelope, as JSON.
+    pub envelope: String,
+    /// When it was sent.
+    pub send_at: UnixTime,
+    /// `pending`, `final` or `canceled`.
+    pub undo_status: String,
+    /// The outcome per recipient, as JSON.
+    pub delivery_status: String,
+}
+
+/// A submission to record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewEmailSubmission {
+    /// The identity it was sent as.
+    pub identity_id: String,
+    /// The email sent.
+    pub email_id: String,
+    /// That email's thread.
+    pub thread_id: String,
+    /// The SMTP envelope, as JSON.
+    pub envelope: String,
+    /// When it was sent.
+    pub send_at: UnixTime,
+    /// `pending`, `final` or `canceled`.
+    pub undo_status: String,
+    /// The outcome per recipient, as JSON.
+    pub delivery_status: String,
+}
+
+/// An account's automatic reply settings (RFC 8621 section 8).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct VacationResponse {
+    /// Whether replies should be sent.
+    pub is_enabled: bool,
+    /// Replies start then, if set.
+    pub from_date: Option<UnixTime>,
+    /// Replies stop then, if set.
+    pub to_date: Option<UnixTime>,
+    /// Reply subject.
+    pub subject: Option<String>,
+    /// Plain-text reply.
+    pub text_body: Option<String>,
+    /// HTML reply.
+    pub html_body: Option<String>,
 }

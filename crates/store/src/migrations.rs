@@ -260,4 +260,50 @@ CREATE TABLE changes (
 
 CREATE VIRTUAL TABLE email_search USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');
 "#,
+    // 3: JMAP identities, email submissions and vacation responses.
+    r#"
+CREATE TABLE identities (
+    tenant TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    identity_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    email TEXT NOT NULL,
+    reply_to TEXT,
+    bcc TEXT,
+    text_signature TEXT NOT NULL,
+    html_signature TEXT NOT NULL,
+    may_delete INTEGER NOT NULL,
+    PRIMARY KEY (tenant, account_id, identity_id),
+    FOREIGN KEY (tenant, account_id) REFERENCES mail_accounts(tenant, account_id)
+) STRICT;
+CREATE UNIQUE INDEX identities_one_default ON identities (tenant, account_id) WHERE may_delete = 0;
+
+CREATE TABLE email_submissions (
+    tenant TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    submission_id TEXT NOT NULL,
+    identity_id TEXT NOT NULL,
+    email_id TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    send_at INTEGER NOT NULL,
+    undo_status TEXT NOT NULL,
+    delivery_status TEXT NOT NULL,
+    PRIMARY KEY (tenant, account_id, submission_id),
+    FOREIGN KEY (tenant, account_id) REFERENCES mail_accounts(tenant, account_id)
+) STRICT;
+
+CREATE TABLE vacation_responses (
+    tenant TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    is_enabled INTEGER NOT NULL,
+    from_date INTEGER,
+    to_date INTEGER,
+    subject TEXT,
+    text_body TEXT,
+    html_body TEXT,
+    PRIMARY KEY (tenant, account_id),
+    FOREIGN KEY (tenant, account_id) REFERENCES mail_accounts(tenant, account_id)
+) STRICT;
+"#,
 ];

@@ -13,7 +13,7 @@ use stormproof_types::{Alg, Email, TenantName, UnixTime};
 use crate::migrations::MIGRATIONS;
 use crate::{
     AppPasswordRecord, AuthCodeRecord, ClientKind, ClientRecord, CodeUse, DeviceCodeRecord,
-    DeviceStatus, Epochs, Error, ErrorKind, KeyBackend, KeyRecord, KeyStatus, RefreshUse, Result,
+    DeviceStatus, Epochs, Error, ErrorKind, KeyBackend, LedgerEntry, KeyRecord, KeyStatus, RefreshUse, Result,
     SecurityEventRecord, SessionRecord, SessionState, Store, TenantRecord, TokenKind, TokenRecord,
     UserRecord,
 };
@@ -861,6 +861,48 @@ impl Store for SqliteStore {
         self.write(|tx| {
             revoke_descendants(tx, tenant.as_str(), jti, now)?;
             bump(tx, "revocations")
+        })
+    }
+
+    fn ledger_entry(&self, tenant: &TenantName, jti: &str) -> Result<Option<LedgerEntry>> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT t.kind, t.sub, t.sid, t.client_id, t.scope, t.kid, t.iat, t.exp, t.jkt,
+                        t.revoked_at IS NOT NULL,
+                        s.sid IS NOT NULL, s.revoked_at IS NOT NULL,
+                        COALESCE(u.enabled = 0, 0), COALESCE(c.blocked, 0)
+                 FROM tokens t
+                 LEFT JOIN sessions s ON s.tenant = t.tenant AND s.sid = t.sid
+                 LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.subject
+                 LEFT JOIN clients c ON c.tenant = s.tenant AND c.client_id = s.client_id
+                 WHERE t.tenant = ?1 AND t.jti = ?2",
+            )?
+            .query_row(params![tenant.as_str(), jti], |row| {
+                let kind = match row.get_ref(0)?.as_str()? {
+                    "access" => TokenKind::Access,
+                    "refresh" => TokenKind::Refresh,
+                    _ => return Err(corrupt("token kind")),
+                };
+                let session = row.get::<_, bool>(10)?.then_some(SessionState {
+                    session_revoked: row.get(11)?,
+                    user_disabled: row.get(12)?,
+                    client_blocked: row.get(13)?,
+                });
+                Ok(LedgerEntry {
+                    kind,
+                    sub: row.get(1)?,
+                    sid: row.get(2)?,
+                    client_id: row.get(3)?,
+                    scope: row.get(4)?,
+                    kid: row.get(5)?,
+                    iat: row.get(6)?,
+                    exp: row.get(7)?,
+                    jkt: row.get(8)?,
+                    revoked: row.get(9)?,
+                    session,
+                })
+            })
+            .optional()
         })
     }
 

@@ -6,9 +6,10 @@ use stormproof_types::{TenantName, random_id};
 
 use crate::sqlite::{backend, corrupt, json_list, list_json};
 use crate::{
-    ChangeType, Changes, DEFAULT_MAILBOXES, EmailAddress, EmailRecord, EmailUpdate, ErrorKind,
-    MailAccount, MailStore, Mailbox, MailboxMembership, MailboxUpdate, NewEmail, NewMailbox,
-    Result, SqliteStore, StoredEmail,
+    ChangeType, Changes, DEFAULT_MAILBOXES, EmailAddress, EmailRecord, EmailSubmissionRecord,
+    EmailUpdate, ErrorKind, IdentityRecord, IdentityUpdate, MailAccount, MailStore, Mailbox,
+    MailboxMembership, MailboxUpdate, NewEmail, NewEmailSubmission, NewIdentity, NewMailbox,
+    Result, SqliteStore, StoredEmail, VacationResponse,
 };
 
 fn addresses_json(list: &[EmailAddress]) -> String {
@@ -891,4 +892,267 @@ impl MailStore for SqliteStore {
             destroy_email_in(tx, t, account_id, email_id, modseq)
         })
     }
+
+    fn identities(&self, tenant: &TenantName, account_id: &str) -> Result<Vec<IdentityRecord>> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT identity_id, name, email, reply_to, bcc, text_signature, html_signature, may_delete
+                 FROM identities WHERE tenant = ?1 AND account_id = ?2 ORDER BY rowid",
+            )?
+            .query_map(params![tenant.as_str(), account_id], |row| {
+                Ok(IdentityRecord {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    email: row.get(2)?,
+                    reply_to: optional_addresses(row.get(3)?)?,
+                    bcc: optional_addresses(row.get(4)?)?,
+                    text_signature: row.get(5)?,
+                    html_signature: row.get(6)?,
+                    may_delete: row.get(7)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn create_identity(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        identity: &NewIdentity,
+    ) -> Result<String> {
+        let t = tenant.as_str();
+        self.write(|tx| {
+            let modseq = next_modseq(tx, t, account_id)?;
+            let identity_id = random_id(9);
+            tx.execute(
+                "INSERT INTO identities (tenant, account_id, identity_id, name, email, reply_to, bcc,
+                                         text_signature, html_signature, may_delete)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    t,
+                    account_id,
+                    identity_id,
+                    identity.name,
+                    identity.email,
+                    identity.reply_to.as_deref().map(addresses_json),
+                    identity.bcc.as_deref().map(addresses_json),
+                    identity.text_signature,
+                    identity.html_signature,
+                    identity.may_delete
+                ],
+            )
+            .map_err(backend)?;
+            log_change(tx, t, account_id, modseq, ChangeType::Identity, &identity_id, "created")?;
+            Ok(identity_id)
+        })
+    }
+
+    fn update_identity(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        identity_id: &str,
+        update: &IdentityUpdate,
+    ) -> Result<()> {
+        let t = tenant.as_str();
+        let list = |value: &Option<Option<Vec<EmailAddress>>>| {
+            value.as_ref().map(|inner| inner.as_deref().map(addresses_json))
+        };
+        let (reply_to, bcc) = (list(&update.reply_to), list(&update.bcc));
+        self.write(|tx| {
+            let modseq = next_modseq(tx, t, account_id)?;
+            let changed = tx
+                .execute(
+                    "UPDATE identities SET name = COALESCE(?4, name),
+                            reply_to = CASE WHEN ?5 THEN ?6 ELSE reply_to END,
+                            bcc = CASE WHEN ?7 THEN ?8 ELSE bcc END,
+                            text_signature = COALESCE(?9, text_signature),
+                            html_signature = COALESCE(?10, html_signature)
+                     WHERE tenant = ?1 AND account_id = ?2 AND identity_id = ?3",
+                    params![
+                        t,
+                        account_id,
+                        identity_id,
+                        update.name,
+                        reply_to.is_some(),
+                        reply_to.flatten(),
+                        bcc.is_some(),
+                        bcc.flatten(),
+                        update.text_signature,
+                        update.html_signature
+                    ],
+                )
+                .map_err(backend)?;
+            if changed == 0 {
+                return Err(ErrorKind::NotFound(format!("identity {identity_id}")).into());
+            }
+            log_change(tx, t, account_id, modseq, ChangeType::Identity, identity_id, "updated")
+        })
+    }
+
+    fn destroy_identity(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        identity_id: &str,
+    ) -> Result<()> {
+        let t = tenant.as_str();
+        self.write(|tx| {
+            let modseq = next_modseq(tx, t, account_id)?;
+            let changed = tx
+                .execute(
+                    "DELETE FROM identities WHERE tenant = ?1 AND account_id = ?2 AND identity_id = ?3",
+                    params![t, account_id, identity_id],
+                )
+                .map_err(backend)?;
+            if changed == 0 {
+                return Err(ErrorKind::NotFound(format!("identity {identity_id}")).into());
+            }
+            log_change(tx, t, account_id, modseq, ChangeType::Identity, identity_id, "destroyed")
+        })
+    }
+
+    fn email_submissions(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+    ) -> Result<Vec<EmailSubmissionRecord>> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT submission_id, identity_id, email_id, thread_id, envelope, send_at, undo_status,
+                        delivery_status
+                 FROM email_submissions WHERE tenant = ?1 AND account_id = ?2 ORDER BY send_at, rowid",
+            )?
+            .query_map(params![tenant.as_str(), account_id], |row| {
+                Ok(EmailSubmissionRecord {
+                    id: row.get(0)?,
+                    identity_id: row.get(1)?,
+                    email_id: row.get(2)?,
+                    thread_id: row.get(3)?,
+                    envelope: row.get(4)?,
+                    send_at: row.get(5)?,
+                    undo_status: row.get(6)?,
+                    delivery_status: row.get(7)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn create_email_submission(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        submission: &NewEmailSubmission,
+    ) -> Result<String> {
+        let t = tenant.as_str();
+        self.write(|tx| {
+            let modseq = next_modseq(tx, t, account_id)?;
+            let submission_id = random_id(9);
+            tx.execute(
+                "INSERT INTO email_submissions (tenant, account_id, submission_id, identity_id, email_id,
+                                                thread_id, envelope, send_at, undo_status, delivery_status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    t,
+                    account_id,
+                    submission_id,
+                    submission.identity_id,
+                    submission.email_id,
+                    submission.thread_id,
+                    submission.envelope,
+                    submission.send_at,
+                    submission.undo_status,
+                    submission.delivery_status
+                ],
+            )
+            .map_err(backend)?;
+            log_change(tx, t, account_id, modseq, ChangeType::EmailSubmission, &submission_id, "created")?;
+            Ok(submission_id)
+        })
+    }
+
+    fn destroy_email_submission(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        submission_id: &str,
+    ) -> Result<()> {
+        let t = tenant.as_str();
+        self.write(|tx| {
+            let modseq = next_modseq(tx, t, account_id)?;
+            let changed = tx
+                .execute(
+                    "DELETE FROM email_submissions WHERE tenant = ?1 AND account_id = ?2 AND submission_id = ?3",
+                    params![t, account_id, submission_id],
+                )
+                .map_err(backend)?;
+            if changed == 0 {
+                return Err(ErrorKind::NotFound(format!("email submission {submission_id}")).into());
+            }
+            log_change(tx, t, account_id, modseq, ChangeType::EmailSubmission, submission_id, "destroyed")
+        })
+    }
+
+    fn vacation_response(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+    ) -> Result<Option<VacationResponse>> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT is_enabled, from_date, to_date, subject, text_body, html_body
+                 FROM vacation_responses WHERE tenant = ?1 AND account_id = ?2",
+            )?
+            .query_row(params![tenant.as_str(), account_id], |row| {
+                Ok(VacationResponse {
+                    is_enabled: row.get(0)?,
+                    from_date: row.get(1)?,
+                    to_date: row.get(2)?,
+                    subject: row.get(3)?,
+                    text_body: row.get(4)?,
+                    html_body: row.get(5)?,
+                })
+            })
+            .optional()
+        })
+    }
+
+    fn set_vacation_response(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        vacation: &VacationResponse,
+    ) -> Result<()> {
+        let t = tenant.as_str();
+        self.write(|tx| {
+            let modseq = next_modseq(tx, t, account_id)?;
+            tx.execute(
+                "INSERT INTO vacation_responses (tenant, account_id, is_enabled, from_date, to_date, subject,
+                                                 text_body, html_body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (tenant, account_id) DO UPDATE SET
+                    is_enabled = excluded.is_enabled, from_date = excluded.from_date,
+                    to_date = excluded.to_date, subject = excluded.subject,
+                    text_body = excluded.text_body, html_body = excluded.html_body",
+                params![
+                    t,
+                    account_id,
+                    vacation.is_enabled,
+                    vacation.from_date,
+                    vacation.to_date,
+                    vacation.subject,
+                    vacation.text_body,
+                    vacation.html_body
+                ],
+            )
+            .map_err(backend)?;
+            log_change(tx, t, account_id, modseq, ChangeType::VacationResponse, "singleton", "updated")
+        })
+    }
+}
+
+fn optional_addresses(text: Option<String>) -> rusqlite::Result<Option<Vec<EmailAddress>>> {
+    text.map(addresses).transpose()
 }

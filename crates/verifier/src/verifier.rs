@@ -542,13 +542,14 @@ impl Verifier {
         // 8. The ledger: a validly signed token that was never issued, or
         // differs from what was issued, is a forgery.
         let jkt = claims.cnf.as_ref().map(|cnf| cnf.jkt.as_str());
+        // One read answers both the ledger and the session questions: this
+        // is the uncached path's only trip to the store.
         let record = self
             .store
-            .token(&tenant, &claims.jti)
+            .ledger_entry(&tenant, &claims.jti)
             .map_err(|e| unavailable("token ledger", &e))?
             .ok_or(RejectReason::NeverIssued)?;
         let matches = record.kind == TokenKind::Access
-            && record.tenant == tenant
             && record.sub == claims.sub
             && record.sid == claims.sid
             && record.client_id == claims.client_id
@@ -560,16 +561,12 @@ impl Verifier {
         if !matches {
             return Err(RejectReason::LedgerMismatch);
         }
-        if record.revoked_at.is_some() {
+        if record.revoked {
             return Err(RejectReason::Revoked);
         }
 
-        // 9. Session, user and client, read together.
-        let state = self
-            .store
-            .session_state(&tenant, &claims.sid)
-            .map_err(|e| unavailable("session state", &e))?;
-        match state {
+        // 9. Session, user and client, from the same read.
+        match record.session {
             None => return Err(RejectReason::SessionRevoked),
             Some(s) if s.session_revoked => return Err(RejectReason::SessionRevoked),
             Some(s) if s.user_disabled => return Err(RejectReason::UserDisabled),

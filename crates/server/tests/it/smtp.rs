@@ -422,3 +422,39 @@ fn swaks_delivers_with_starttls_and_the_message_reads_back() {
     assert!(raw.contains("with ESMTPS;"), "delivered over TLS: {raw}");
     assert!(raw.contains("Swaks body."));
 }
+
+#[test]
+fn inbound_mail_carries_one_authentication_results_field_of_ours() {
+    let server = Server::with_tenants();
+    let mut client = Client::connect(&server.smtp).expect("connect");
+    let forged = format!(
+        "Authentication-Results: mx.test; dkim=pass header.d=bank.test\r\n\
+         Authentication-Results: mx.elsewhere.test; spf=pass\r\n{}",
+        message(1)
+    );
+    let reply = client
+        .send("bob@globex.test", "alice@acme.test", &forged)
+        .expect("send");
+    assert!(reply.starts_with("250"), "{reply}");
+    let inbox = inbox(&server);
+    assert_eq!(inbox.len(), 1);
+    let raw = String::from_utf8_lossy(&inbox[0].2);
+    // Ours follows our Received field; a forged one claiming our name is
+    // gone, another server's stays.
+    let fields: Vec<&str> = raw.split("\r\n").collect();
+    assert!(fields[1].starts_with("Received: from "), "{raw}");
+    assert!(
+        fields[2].starts_with("Authentication-Results: mx.test;"),
+        "{raw}"
+    );
+    assert_eq!(
+        raw.matches("Authentication-Results: mx.test;").count(),
+        1,
+        "{raw}"
+    );
+    assert!(!raw.contains("bank.test"), "{raw}");
+    assert!(
+        raw.contains("Authentication-Results: mx.elsewhere.test; spf=pass\r\n"),
+        "{raw}"
+    );
+}
