@@ -104,9 +104,9 @@ pub(crate) fn into_object(value: Value, name: &'static str) -> Result<Map<String
     }
 }
 
-struct StrictSeed<'f> {
-    depth: usize,
-    failure: &'f Cell<Option<ErrorKind>>,
+pub(crate) struct StrictSeed<'f> {
+    pub(crate) depth: usize,
+    pub(crate) failure: &'f Cell<Option<ErrorKind>>,
 }
 
 impl StrictSeed<'_> {
