@@ -76,6 +76,8 @@ pub(crate) struct SetError {
     pub description: String,
     pub properties: Vec<String>,
     pub not_found: Vec<String>,
+    /// Further members of the error object, e.g. `invalidRecipients`.
+    pub extra: Map<String, Value>,
 }
 
 impl SetError {
@@ -85,6 +87,7 @@ impl SetError {
             description: description.into(),
             properties: Vec::new(),
             not_found: Vec::new(),
+            extra: Map::new(),
         }
     }
 
@@ -106,6 +109,9 @@ impl SetError {
         }
         if !self.not_found.is_empty() {
             body["notFound"] = json!(self.not_found);
+        }
+        for (name, value) in &self.extra {
+            body[name] = value.clone();
         }
         body
     }

@@ -49,6 +49,25 @@ pub(crate) fn format_utc(time: UnixTime) -> String {
     )
 }
 
+/// Formats Unix seconds as an RFC 5322 date-time in UTC, e.g.
+/// `Tue, 1 Dec 2026 10:00:00 +0000`, for trace fields.
+pub(crate) fn format_rfc5322(time: UnixTime) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (days, secs) = (time.div_euclid(86_400), time.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{}, {day} {} {year} {:02}:{:02}:{:02} +0000",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month as usize).clamp(1, 12) - 1],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 /// Parses a `UTCDate`: `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, nothing else.
 pub(crate) fn parse_utc(text: &str) -> Option<UnixTime> {
     let b = text.as_bytes();
@@ -114,6 +133,19 @@ mod tests {
         for (time, text) in cases {
             assert_eq!(format_utc(*time), *text);
             assert_eq!(parse_utc(text), Some(*time), "{text}");
+        }
+    }
+
+    #[test]
+    fn rfc5322_dates() {
+        let cases: &[(i64, &str)] = &[
+            (0, "Thu, 1 Jan 1970 00:00:00 +0000"),
+            (951_782_400, "Tue, 29 Feb 2000 00:00:00 +0000"),
+            (1_796_119_200, "Tue, 1 Dec 2026 10:00:00 +0000"),
+            (-1, "Wed, 31 Dec 1969 23:59:59 +0000"),
+        ];
+        for (time, text) in cases {
+            assert_eq!(format_rfc5322(*time), *text, "{time}");
         }
     }
 

@@ -3,10 +3,16 @@
 //!
 //! This crate owns the JMAP wire format and semantics: the Session object,
 //! strict Request parsing with its request-level errors and limits, result
-//! references and creation ids, the `Core`, `Mailbox`, `Email`, `Thread` and
-//! `SearchSnippet` methods, and blob upload and download. Every answer also
-//! says which mail it read ([`ApiResponse::accessed`]), so the HTTP front can
-//! write the audit record before it sends a byte.
+//! references and creation ids, the `Core`, `Mailbox`, `Email`, `Thread`,
+//! `SearchSnippet`, `Identity`, `EmailSubmission` and `VacationResponse`
+//! methods, and blob upload and download. Every answer also says which mail
+//! it read ([`ApiResponse::accessed`]), so the HTTP front can write the
+//! audit record before it sends a byte.
+//!
+//! `EmailSubmission/set` delivers only to users of this server (any
+//! tenant's), through the same delivery path as SMTP; a submission naming
+//! any other recipient is refused whole with `forbiddenToSend`, since the
+//! server has no outbound relay yet.
 //!
 //! It never touches a socket and never checks a token: the HTTP front builds
 //! a [`Caller`] only from a token the verifier accepted, and this crate
@@ -37,11 +43,14 @@ mod blob;
 mod body;
 mod date;
 mod email;
+mod identity;
 mod mailbox;
 mod query;
 mod request;
 mod snippet;
+mod submission;
 mod thread;
+mod vacation;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -49,7 +58,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use stormproof_mail::Delivery;
 use stormproof_store::{EmailRecord, MailAccount, Store};
-use stormproof_types::{Clock, SystemClock, TenantName};
+use stormproof_types::{Clock, Email, SystemClock, TenantName};
 
 use args::{Args, MethodError};
 
@@ -57,6 +66,10 @@ use args::{Args, MethodError};
 pub const CAPABILITY_CORE: &str = "urn:ietf:params:jmap:core";
 /// The JMAP mail capability.
 pub const CAPABILITY_MAIL: &str = "urn:ietf:params:jmap:mail";
+/// The JMAP submission capability: `Identity` and `EmailSubmission`.
+pub const CAPABILITY_SUBMISSION: &str = "urn:ietf:params:jmap:submission";
+/// The JMAP vacation response capability.
+pub const CAPABILITY_VACATION: &str = "urn:ietf:params:jmap:vacationresponse";
 /// Concurrent API requests advertised in the Session; the HTTP front enforces it.
 pub const MAX_CONCURRENT_REQUESTS: usize = 4;
 /// Concurrent uploads advertised in the Session; the HTTP front enforces it.
@@ -65,6 +78,9 @@ pub const MAX_CONCURRENT_UPLOAD: usize = 4;
 pub const DEFAULT_MAX_CHANGES: usize = 1000;
 /// Longest mailbox name, in bytes (the store's limit).
 pub const MAX_MAILBOX_NAME: usize = 255;
+/// Most distinct recipients of one `EmailSubmission`, as many as SMTP
+/// accepts in one transaction (RFC 5321 section 4.5.3.1.8).
+pub const MAX_SUBMISSION_RECIPIENTS: usize = 100;
 
 const PROBLEM_JSON: &str = "application/problem+json";
 const JSON: &str = "application/json";
@@ -91,6 +107,8 @@ pub struct JmapConfig {
     pub max_objects_in_get: usize,
     /// Most create, update and destroy operations in one `/set` or `/import`.
     pub max_objects_in_set: usize,
+    /// The server's name in the `Received:` field of submitted mail.
+    pub hostname: String,
 }
 
 impl JmapConfig {
@@ -112,7 +130,27 @@ impl JmapConfig {
             max_calls_in_request: 32,
             max_objects_in_get: 500,
             max_objects_in_set: 500,
+            hostname: host_of(base),
         }
+    }
+}
+
+/// The host of a URL such as `https://mail.acme.test:8443/x`, without its
+/// port; `localhost` when there is none.
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or(v6, |(host, _)| host),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    if host.is_empty() {
+        "localhost".into()
+    } else {
+        host.to_ascii_lowercase()
     }
 }
 
@@ -129,9 +167,11 @@ pub struct Caller {
 }
 
 /// One read of mail, for the audit log: one per successful `Email/get`,
-/// `Email/parse`, `Email/query`, `Thread/get` and `SearchSnippet/get` call,
-/// listing everything it returned, and one per download. Mailbox metadata
-/// and `/changes` id lists are not recorded.
+/// `Email/parse`, `Email/query`, `Thread/get`, `SearchSnippet/get` and
+/// `EmailSubmission/get` call, listing everything it returned; one per
+/// `EmailSubmission/set` that read emails to send them, listing those
+/// emails; and one per download. Mailbox metadata and `/changes` id lists
+/// are not recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Access {
     /// `Email/get`, `Email/parse`, `Email/query`, `Thread/get`, `download`, ...
@@ -262,6 +302,9 @@ pub(crate) struct Ctx<'a> {
     /// Creation id (without `#`) to server id, across the whole request.
     pub created_ids: HashMap<String, String>,
     pub accessed: Vec<Access>,
+    /// Responses a call adds after its own, under the same call id (the
+    /// implicit `Email/set` of `EmailSubmission/set`).
+    pub follow_ups: Vec<(String, Map<String, Value>)>,
 }
 
 impl Ctx<'_> {
@@ -323,6 +366,15 @@ impl Ctx<'_> {
             }
         }
         Ok(ids)
+    }
+
+    /// The account owner's own address, the only one it may send from;
+    /// `None` when the account has no user record.
+    pub fn owner_email(&self, account: &MailAccount) -> Result<Option<Email>, MethodError> {
+        Ok(self
+            .store()
+            .user_by_id(self.tenant(), &account.user_id)?
+            .map(|user| user.email))
     }
 
     pub fn record(&mut self, access: Access) {
@@ -407,6 +459,8 @@ impl Jmap {
             "capabilities": {
                 CAPABILITY_CORE: self.core_capability(),
                 CAPABILITY_MAIL: {},
+                CAPABILITY_SUBMISSION: {},
+                CAPABILITY_VACATION: {},
             },
             "accounts": {
                 caller.account_id.clone(): {
@@ -422,10 +476,20 @@ impl Jmap {
                             "emailQuerySortOptions": query::EMAIL_SORT_OPTIONS,
                             "mayCreateTopLevelMailbox": true,
                         },
+                        CAPABILITY_SUBMISSION: {
+                            // Sent at once: no delayed sending, no undo.
+                            "maxDelayedSend": 0,
+                            "submissionExtensions": {},
+                        },
+                        CAPABILITY_VACATION: {},
                     },
                 },
             },
-            "primaryAccounts": { CAPABILITY_MAIL: caller.account_id },
+            "primaryAccounts": {
+                CAPABILITY_MAIL: caller.account_id,
+                CAPABILITY_SUBMISSION: caller.account_id,
+                CAPABILITY_VACATION: caller.account_id,
+            },
             "username": caller.username,
             "apiUrl": c.api_url,
             "downloadUrl": c.download_url,
@@ -466,6 +530,7 @@ impl Jmap {
             caller,
             created_ids: request.created_ids.unwrap_or_default(),
             accessed: Vec::new(),
+            follow_ups: Vec::new(),
         };
         let mut responses: Vec<request::Invocation> = Vec::new();
         for (name, args, call_id) in request.calls {
@@ -474,12 +539,15 @@ impl Jmap {
                 dispatch(&mut ctx, &name, Args::new(args))
             });
             match outcome {
-                Ok(Value::Object(result)) => responses.push((name, result, call_id)),
-                Ok(_) => responses.push((name, Map::new(), call_id)),
+                Ok(Value::Object(result)) => responses.push((name, result, call_id.clone())),
+                Ok(_) => responses.push((name, Map::new(), call_id.clone())),
                 Err(error) => {
                     tracing::debug!(message = "JMAP method error", method = %name, kind = error.kind);
-                    responses.push(("error".into(), error.to_map(), call_id));
+                    responses.push(("error".into(), error.to_map(), call_id.clone()));
                 }
+            }
+            for (name, result) in ctx.follow_ups.drain(..) {
+                responses.push((name, result, call_id.clone()));
             }
         }
         let mut body = json!({
@@ -556,10 +624,11 @@ impl Jmap {
 
 /// Methods are available only with their capability in `using`.
 fn check_capability(method: &str, using: &[String]) -> Result<(), MethodError> {
-    let needed = if method.starts_with("Core/") {
-        CAPABILITY_CORE
-    } else {
-        CAPABILITY_MAIL
+    let needed = match method.split_once('/').map_or(method, |(kind, _)| kind) {
+        "Core" => CAPABILITY_CORE,
+        "Identity" | "EmailSubmission" => CAPABILITY_SUBMISSION,
+        "VacationResponse" => CAPABILITY_VACATION,
+        _ => CAPABILITY_MAIL,
     };
     if using.iter().any(|c| c == needed) {
         Ok(())
@@ -590,6 +659,16 @@ fn dispatch(ctx: &mut Ctx<'_>, method: &str, args: Args) -> Result<Value, Method
         "Thread/get" => thread::get(ctx, args),
         "Thread/changes" => thread::changes(ctx, args),
         "SearchSnippet/get" => snippet::get(ctx, args),
+        "Identity/get" => identity::get(ctx, args),
+        "Identity/changes" => identity::changes(ctx, args),
+        "Identity/set" => identity::set(ctx, args),
+        "EmailSubmission/get" => submission::get(ctx, args),
+        "EmailSubmission/changes" => submission::changes(ctx, args),
+        "EmailSubmission/query" => submission::query(ctx, args),
+        "EmailSubmission/queryChanges" => submission::query_changes(ctx, args),
+        "EmailSubmission/set" => submission::set(ctx, args),
+        "VacationResponse/get" => vacation::get(ctx, args),
+        "VacationResponse/set" => vacation::set(ctx, args),
         _ => Err(MethodError::new(
             "unknownMethod",
             format!("no method '{method}'"),
@@ -634,4 +713,25 @@ pub(crate) fn changes_response(
         "updated": changes.updated,
         "destroyed": changes.destroyed,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames_come_from_the_base_url() {
+        let cases = [
+            ("https://mail.acme.test", "mail.acme.test"),
+            ("https://Mail.Acme.test:8443/", "mail.acme.test"),
+            ("http://127.0.0.1:8080/base", "127.0.0.1"),
+            ("https://[::1]:8443", "::1"),
+            ("https://user@mail.acme.test", "mail.acme.test"),
+            ("mail.acme.test", "mail.acme.test"),
+            ("https://", "localhost"),
+        ];
+        for (url, expect) in cases {
+            assert_eq!(host_of(url), expect, "{url}");
+        }
+    }
 }

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use crate::args::MethodError;
-use crate::{CAPABILITY_CORE, CAPABILITY_MAIL, JmapConfig};
+use crate::{
+    CAPABILITY_CORE, CAPABILITY_MAIL, CAPABILITY_SUBMISSION, CAPABILITY_VACATION, JmapConfig,
+};
 
 /// One method call: name, arguments, call id.
 pub(crate) type Invocation = (String, Map<String, Value>, String);
@@ -94,10 +96,12 @@ pub(crate) fn parse(body: &[u8], config: &JmapConfig) -> Result<Request, Request
             "unknown request property '{unknown}'"
         )));
     }
-    if let Some(unknown) = using
-        .iter()
-        .find(|c| !matches!(c.as_str(), CAPABILITY_CORE | CAPABILITY_MAIL))
-    {
+    if let Some(unknown) = using.iter().find(|c| {
+        !matches!(
+            c.as_str(),
+            CAPABILITY_CORE | CAPABILITY_MAIL | CAPABILITY_SUBMISSION | CAPABILITY_VACATION
+        )
+    }) {
         return Err(RequestError::UnknownCapability(format!(
             "the server does not support '{unknown}'"
         )));

@@ -138,9 +138,15 @@ pub fn run(data: &Path, config: Config, args: ServeArgs) -> anyhow::Result<()> {
     );
     let smtp_context = if smtp.is_some() || submission.is_some() {
         let authenticator = match config.dns.nameservers.as_deref() {
-            None => Some(stormproof_smtp::authenticator_from_system().context("reading the system's DNS configuration")?),
+            None => Some(
+                stormproof_smtp::authenticator_from_system()
+                    .context("reading the system's DNS configuration")?,
+            ),
             Some([]) => None,
-            Some(nameservers) => Some(stormproof_smtp::authenticator(nameservers).context("setting up the DNS resolver")?),
+            Some(nameservers) => Some(
+                stormproof_smtp::authenticator(nameservers)
+                    .context("setting up the DNS resolver")?,
+            ),
         };
         Some(Arc::new(SmtpContext {
             store: store.clone(),

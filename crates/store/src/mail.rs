@@ -345,8 +345,12 @@ pub trait MailStore: Send + Sync + std::fmt::Debug {
         update: &IdentityUpdate,
     ) -> Result<()>;
     /// Destroys an identity, whatever its `may_delete`.
-    fn destroy_identity(&self, tenant: &TenantName, account_id: &str, identity_id: &str)
-    -> Result<()>;
+    fn destroy_identity(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        identity_id: &str,
+    ) -> Result<()>;
 
     /// The account's email submissions, oldest first.
     fn email_submissions(

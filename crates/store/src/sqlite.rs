@@ -13,9 +13,9 @@ use stormproof_types::{Alg, Email, TenantName, UnixTime};
 use crate::migrations::MIGRATIONS;
 use crate::{
     AppPasswordRecord, AuthCodeRecord, ClientKind, ClientRecord, CodeUse, DeviceCodeRecord,
-    DeviceStatus, Epochs, Error, ErrorKind, KeyBackend, LedgerEntry, KeyRecord, KeyStatus, RefreshUse, Result,
-    SecurityEventRecord, SessionRecord, SessionState, Store, TenantRecord, TokenKind, TokenRecord,
-    UserRecord,
+    DeviceStatus, Epochs, Error, ErrorKind, KeyBackend, KeyRecord, KeyStatus, LedgerEntry,
+    RefreshUse, Result, SecurityEventRecord, SessionRecord, SessionState, Store, TenantRecord,
+    TokenKind, TokenRecord, UserRecord,
 };
 
 /// The database file's name inside the data directory.

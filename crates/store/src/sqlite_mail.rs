@@ -957,7 +957,9 @@ impl MailStore for SqliteStore {
     ) -> Result<()> {
         let t = tenant.as_str();
         let list = |value: &Option<Option<Vec<EmailAddress>>>| {
-            value.as_ref().map(|inner| inner.as_deref().map(addresses_json))
+            value
+                .as_ref()
+                .map(|inner| inner.as_deref().map(addresses_json))
         };
         let (reply_to, bcc) = (list(&update.reply_to), list(&update.bcc));
         self.write(|tx| {
@@ -987,7 +989,15 @@ impl MailStore for SqliteStore {
             if changed == 0 {
                 return Err(ErrorKind::NotFound(format!("identity {identity_id}")).into());
             }
-            log_change(tx, t, account_id, modseq, ChangeType::Identity, identity_id, "updated")
+            log_change(
+                tx,
+                t,
+                account_id,
+                modseq,
+                ChangeType::Identity,
+                identity_id,
+                "updated",
+            )
         })
     }
 

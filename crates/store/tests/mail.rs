@@ -630,3 +630,215 @@ fn moving_and_flagging_a_message_keeps_uids_where_it_stays_and_bumps_modseq() {
         .unwrap();
     assert_eq!(threads.destroyed, vec![stored.thread_id]);
 }
+
+fn account(w: &World, tenant: &TenantName, user: &str) -> String {
+    w.store
+        .create_mail_account(tenant, user, 1 << 20)
+        .unwrap()
+        .account_id
+}
+
+fn modseq(w: &World, tenant: &TenantName, account: &str) -> i64 {
+    w.store
+        .mail_account(tenant, account)
+        .unwrap()
+        .unwrap()
+        .modseq
+}
+
+#[test]
+fn identities_keep_one_default_and_log_their_changes() {
+    use stormproof_store::{IdentityUpdate, NewIdentity};
+    let w = world();
+    let account = account(&w, &w.acme, "u-alice");
+    let state = modseq(&w, &w.acme, &account);
+    let default = NewIdentity {
+        email: "alice@acme.test".into(),
+        may_delete: false,
+        ..NewIdentity::default()
+    };
+    let first = w
+        .store
+        .create_identity(&w.acme, &account, &default)
+        .unwrap();
+    assert!(
+        matches!(
+            w.store
+                .create_identity(&w.acme, &account, &default)
+                .map_err(|e| e.kind),
+            Err(ErrorKind::Conflict(_))
+        ),
+        "one default per account"
+    );
+    let work = NewIdentity {
+        name: "Alice at work".into(),
+        reply_to: Some(vec![EmailAddress {
+            name: Some("Desk".into()),
+            email: "alice@acme.test".into(),
+        }]),
+        text_signature: "-- A".into(),
+        may_delete: true,
+        ..default.clone()
+    };
+    let second = w.store.create_identity(&w.acme, &account, &work).unwrap();
+    w.store
+        .update_identity(
+            &w.acme,
+            &account,
+            &second,
+            &IdentityUpdate {
+                name: Some("Alice (work)".into()),
+                reply_to: Some(None),
+                bcc: Some(Some(vec![])),
+                ..IdentityUpdate::default()
+            },
+        )
+        .unwrap();
+    let list = w.store.identities(&w.acme, &account).unwrap();
+    assert_eq!(
+        list.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        vec![first.as_str(), second.as_str()],
+        "oldest first"
+    );
+    assert!(!list[0].may_delete);
+    assert_eq!(list[1].name, "Alice (work)");
+    assert_eq!(list[1].reply_to, None);
+    assert_eq!(list[1].bcc, Some(vec![]));
+    assert_eq!(list[1].text_signature, "-- A", "untouched");
+    w.store
+        .destroy_identity(&w.acme, &account, &second)
+        .unwrap();
+    assert!(matches!(
+        w.store
+            .destroy_identity(&w.acme, &account, &second)
+            .map_err(|e| e.kind),
+        Err(ErrorKind::NotFound(_))
+    ));
+    let changes = w
+        .store
+        .changes(&w.acme, &account, ChangeType::Identity, state, 100)
+        .unwrap();
+    assert_eq!(changes.created, vec![first.clone()]);
+    assert!(changes.updated.is_empty() && changes.destroyed.is_empty());
+    let mailboxes = w
+        .store
+        .changes(&w.acme, &account, ChangeType::Mailbox, state, 100)
+        .unwrap();
+    assert!(mailboxes.created.is_empty() && mailboxes.updated.is_empty());
+
+    // Another tenant reaches none of it, even with the ids.
+    let other = account_in_globex(&w);
+    assert!(w.store.identities(&w.globex, &account).unwrap().is_empty());
+    assert!(w.store.identities(&w.globex, &other).unwrap().is_empty());
+    assert!(matches!(
+        w.store
+            .destroy_identity(&w.globex, &other, &first)
+            .map_err(|e| e.kind),
+        Err(ErrorKind::NotFound(_))
+    ));
+    assert!(matches!(
+        w.store
+            .create_identity(&w.globex, &account, &work)
+            .map_err(|e| e.kind),
+        Err(ErrorKind::NotFound(_))
+    ));
+    assert_eq!(w.store.identities(&w.acme, &account).unwrap().len(), 1);
+}
+
+fn account_in_globex(w: &World) -> String {
+    account(w, &w.globex, "u-mallory")
+}
+
+#[test]
+fn submissions_and_vacation_responses_are_kept_per_account() {
+    use stormproof_store::{NewEmailSubmission, VacationResponse};
+    let w = world();
+    let account = account(&w, &w.acme, "u-alice");
+    let other = account_in_globex(&w);
+    let state = modseq(&w, &w.acme, &account);
+    let new = NewEmailSubmission {
+        identity_id: "i1".into(),
+        email_id: "e1".into(),
+        thread_id: "t1".into(),
+        envelope: r#"{"mailFrom":{"email":"alice@acme.test"}}"#.into(),
+        send_at: 1_800_000_000,
+        undo_status: "final".into(),
+        delivery_status: "{}".into(),
+    };
+    let id = w
+        .store
+        .create_email_submission(&w.acme, &account, &new)
+        .unwrap();
+    let list = w.store.email_submissions(&w.acme, &account).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (
+            list[0].id.as_str(),
+            list[0].envelope.as_str(),
+            list[0].send_at
+        ),
+        (id.as_str(), new.envelope.as_str(), new.send_at)
+    );
+    assert!(
+        w.store
+            .email_submissions(&w.globex, &other)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        w.store
+            .destroy_email_submission(&w.globex, &other, &id)
+            .map_err(|e| e.kind),
+        Err(ErrorKind::NotFound(_))
+    ));
+    w.store
+        .destroy_email_submission(&w.acme, &account, &id)
+        .unwrap();
+    let changes = w
+        .store
+        .changes(&w.acme, &account, ChangeType::EmailSubmission, state, 100)
+        .unwrap();
+    assert_eq!(changes.created, Vec::<String>::new(), "created and gone");
+    assert!(changes.destroyed.is_empty());
+    assert_eq!(changes.new_state, state + 2);
+
+    assert_eq!(w.store.vacation_response(&w.acme, &account).unwrap(), None);
+    let away = VacationResponse {
+        is_enabled: true,
+        from_date: Some(1_800_000_000),
+        to_date: None,
+        subject: Some("Away".into()),
+        text_body: Some("Back soon.".into()),
+        html_body: None,
+    };
+    w.store
+        .set_vacation_response(&w.acme, &account, &away)
+        .unwrap();
+    let back = VacationResponse {
+        is_enabled: false,
+        ..away.clone()
+    };
+    w.store
+        .set_vacation_response(&w.acme, &account, &back)
+        .unwrap();
+    assert_eq!(
+        w.store.vacation_response(&w.acme, &account).unwrap(),
+        Some(back)
+    );
+    assert_eq!(w.store.vacation_response(&w.globex, &other).unwrap(), None);
+    assert_eq!(
+        w.store.vacation_response(&w.globex, &account).unwrap(),
+        None
+    );
+    assert!(matches!(
+        w.store
+            .set_vacation_response(&w.globex, &account, &away)
+            .map_err(|e| e.kind),
+        Err(ErrorKind::NotFound(_))
+    ));
+    let changes = w
+        .store
+        .changes(&w.acme, &account, ChangeType::VacationResponse, state, 100)
+        .unwrap();
+    assert_eq!(changes.updated, vec!["singleton".to_owned()]);
+}

@@ -66,6 +66,30 @@ fn another_tenant_using_alices_account_id_gets_account_not_found() {
             "SearchSnippet/get",
             json!({"accountId": alice, "emailIds": [email]}),
         ),
+        ("Identity/get", json!({"accountId": alice})),
+        (
+            "Identity/changes",
+            json!({"accountId": alice, "sinceState": "0"}),
+        ),
+        (
+            "Identity/set",
+            json!({"accountId": alice, "create": {"i": {"email": "alice@acme.test"}}}),
+        ),
+        ("EmailSubmission/get", json!({"accountId": alice})),
+        (
+            "EmailSubmission/changes",
+            json!({"accountId": alice, "sinceState": "0"}),
+        ),
+        ("EmailSubmission/query", json!({"accountId": alice})),
+        (
+            "EmailSubmission/set",
+            json!({"accountId": alice, "create": {"s": {"identityId": "i", "emailId": email}}}),
+        ),
+        ("VacationResponse/get", json!({"accountId": alice})),
+        (
+            "VacationResponse/set",
+            json!({"accountId": alice, "update": {"singleton": {"isEnabled": true}}}),
+        ),
     ];
     for caller in [&w.mallory, &spoof] {
         for (method, args) in &methods {
@@ -88,6 +112,10 @@ fn another_tenant_using_alices_account_id_gets_account_not_found() {
         "Launch codes",
         "untouched"
     );
+    let t = &w.alice.tenant;
+    assert!(w.store.identities(t, &alice).unwrap().is_empty());
+    assert!(w.store.email_submissions(t, &alice).unwrap().is_empty());
+    assert_eq!(w.store.vacation_response(t, &alice).unwrap(), None);
 }
 
 #[test]

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use stormproof_jmap::{ApiResponse, Caller, Jmap, JmapConfig};
 use stormproof_mail::{Delivery, Target};
-use stormproof_store::{SqliteStore, Store};
-use stormproof_types::{ManualClock, TenantName};
+use stormproof_store::{SqliteStore, Store, UserRecord};
+use stormproof_types::{Email, ManualClock, TenantName};
 
 pub const CORE: &str = "urn:ietf:params:jmap:core";
 pub const MAIL: &str = "urn:ietf:params:jmap:mail";
+pub const SUBMISSION: &str = "urn:ietf:params:jmap:submission";
+pub const VACATION: &str = "urn:ietf:params:jmap:vacationresponse";
 /// 2026-12-01T10:00:00Z.
 pub const T0: i64 = 1_796_119_200;
 
@@ -40,12 +42,8 @@ pub fn world_with(adjust: impl FnOnce(&mut JmapConfig)) -> World {
     store
         .create_tenant(&globex, &["globex.test".into()], 0)
         .unwrap();
-    let alice_account = store
-        .create_mail_account(&acme, "u-alice", 1 << 24)
-        .unwrap();
-    let mallory_account = store
-        .create_mail_account(&globex, "u-mallory", 1 << 24)
-        .unwrap();
+    let alice_account = add_user(store.as_ref(), &acme, "u-alice", "alice@acme.test");
+    let mallory_account = add_user(store.as_ref(), &globex, "u-mallory", "mallory@globex.test");
     let delivery = Delivery::open(store.clone(), dir.path()).unwrap();
     let mut config = JmapConfig::for_base_url("https://mail.acme.test");
     adjust(&mut config);
@@ -69,15 +67,46 @@ pub fn world_with(adjust: impl FnOnce(&mut JmapConfig)) -> World {
     }
 }
 
+/// A user with a mail account; returns the account.
+pub fn add_user(
+    store: &dyn Store,
+    tenant: &TenantName,
+    id: &str,
+    email: &str,
+) -> stormproof_store::MailAccount {
+    store
+        .create_user(&UserRecord {
+            tenant: tenant.clone(),
+            id: id.into(),
+            email: Email::parse(email).unwrap(),
+            password_hash: "unused".into(),
+            totp_sealed: None,
+            enabled: true,
+            created: 0,
+        })
+        .unwrap();
+    store.create_mail_account(tenant, id, 1 << 24).unwrap()
+}
+
 impl World {
+    /// Another user of `tenant`, as a caller.
+    pub fn user(&self, tenant: &TenantName, id: &str, email: &str) -> Caller {
+        let account = add_user(self.store.as_ref(), tenant, id, email);
+        Caller {
+            tenant: tenant.clone(),
+            account_id: account.account_id,
+            username: email.into(),
+        }
+    }
+
     /// A raw request.
     pub fn raw(&self, caller: &Caller, body: &[u8]) -> ApiResponse {
         self.jmap.api(caller, body)
     }
 
-    /// Runs method calls with both capabilities; returns the whole response.
+    /// Runs method calls with every capability; returns the whole response.
     pub fn request(&self, caller: &Caller, calls: Value) -> ApiResponse {
-        let body = json!({ "using": [CORE, MAIL], "methodCalls": calls });
+        let body = json!({ "using": [CORE, MAIL, SUBMISSION, VACATION], "methodCalls": calls });
         let response = self.jmap.api(caller, body.to_string().as_bytes());
         assert_eq!(response.status, 200, "{}", response.body);
         response
@@ -114,8 +143,13 @@ impl World {
     }
 
     pub fn mailbox(&self, role: &str) -> String {
+        self.mailbox_of(&self.alice, role)
+    }
+
+    /// A mailbox of any caller's account, by role.
+    pub fn mailbox_of(&self, caller: &Caller, role: &str) -> String {
         self.store
-            .mailboxes(&self.alice.tenant, self.account())
+            .mailboxes(&caller.tenant, &caller.account_id)
             .unwrap()
             .into_iter()
             .find(|m| m.role.as_deref() == Some(role))

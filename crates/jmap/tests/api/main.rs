@@ -8,8 +8,11 @@
 mod audit;
 mod blobs;
 mod emails;
+mod identities;
 mod isolation;
 mod kit;
 mod mailboxes;
 mod references;
 mod requests;
+mod submissions;
+mod vacation;

@@ -101,7 +101,11 @@ impl Server {
     pub fn start_in(data: tempfile::TempDir) -> Self {
         // Tests never reach a real resolver: SPF, DKIM and DMARC checks are
         // exercised against a loopback stub in the smtp crate's own tests.
-        std::fs::write(data.path().join("stormproof.toml"), "[dns]\nnameservers = []\n").expect("config");
+        std::fs::write(
+            data.path().join("stormproof.toml"),
+            "[dns]\nnameservers = []\n",
+        )
+        .expect("config");
         let (port, smtp, submission) = (free_port(), free_port(), free_port());
         let url = format!("http://127.0.0.1:{port}");
         let http = reqwest::blocking::Client::builder()
