@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -62,11 +62,16 @@ fn problem(status: StatusCode, kind: &str, detail: &str) -> Response {
 }
 
 fn forbidden() -> Response {
-    problem(
+    let mut response = problem(
         StatusCode::FORBIDDEN,
         "about:blank",
         "this token does not grant access to mail",
-    )
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(r#"Bearer error="insufficient_scope", scope="mail""#),
+    );
+    response
 }
 
 /// The caller's mail identity, from a verified principal only.
@@ -131,11 +136,30 @@ async fn session(
 async fn api(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let caller = match caller(&state, &principal) {
         Ok(c) => c,
         Err(response) => return response,
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(_) => {
+            let mut response = problem(
+                StatusCode::BAD_REQUEST,
+                "urn:ietf:params:jmap:error:limit",
+                "the request is larger than maxSizeRequest",
+            );
+            if let Ok(body) = serde_json::to_vec(&json!({
+                "type": "urn:ietf:params:jmap:error:limit",
+                "status": 400,
+                "limit": "maxSizeRequest",
+                "detail": "the request is larger than maxSizeRequest",
+            })) {
+                *response.body_mut() = axum::body::Body::from(body);
+            }
+            return response;
+        }
     };
     let Some(jmap) = state.jmap.clone() else {
         return StatusCode::NOT_FOUND.into_response();
@@ -282,9 +306,23 @@ async fn event_source(
         Ok(c) => c,
         Err(response) => return response,
     };
+    // Only the types this server tracks; unknown names are ignored.
+    const TYPES: &[&str] = &[
+        "Mailbox",
+        "Email",
+        "Thread",
+        "Identity",
+        "EmailSubmission",
+        "VacationResponse",
+    ];
     let types: Vec<String> = match query.types.as_deref() {
-        None | Some("*") | Some("") => vec!["Mailbox".into(), "Email".into(), "Thread".into()],
-        Some(list) => list.split(',').map(str::to_owned).collect(),
+        None | Some("*") | Some("") => TYPES.iter().map(|t| (*t).to_owned()).collect(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|t| TYPES.contains(t))
+            .map(str::to_owned)
+            .collect(),
     };
     let push = Push {
         store: state.issuer.store().clone(),
@@ -292,6 +330,7 @@ async fn event_source(
         caller,
         types,
         close_after_state: query.closeafter.as_deref() == Some("state"),
+        ping: Duration::from_secs(query.ping.unwrap_or(0).min(MAX_PING)),
         last: None,
         done: false,
     };
@@ -299,15 +338,11 @@ async fn event_source(
         let event = push.next().await?;
         Some((Ok::<_, Infallible>(event), push))
     });
-    let ping = query.ping.unwrap_or(0).min(3600);
-    let sse = Sse::new(stream);
-    if ping > 0 {
-        sse.keep_alive(KeepAlive::new().interval(Duration::from_secs(ping)))
-            .into_response()
-    } else {
-        sse.into_response()
-    }
+    Sse::new(stream).into_response()
 }
+
+/// The longest ping interval honoured, in seconds.
+const MAX_PING: u64 = 3600;
 
 /// One event-source connection: polls the account's change counter and
 /// emits a `StateChange` whenever it moves.
@@ -317,6 +352,8 @@ struct Push {
     caller: Caller,
     types: Vec<String>,
     close_after_state: bool,
+    /// Zero for no pings.
+    ping: Duration,
     last: Option<i64>,
     done: bool,
 }
@@ -346,6 +383,7 @@ impl Push {
     }
 
     async fn next(&mut self) -> Option<SseEvent> {
+        let mut idle = Duration::ZERO;
         loop {
             if self.done || !self.token_alive() {
                 return None;
@@ -357,12 +395,13 @@ impl Push {
                 .flatten()
                 .map(|a| a.modseq)
                 .unwrap_or(0);
-            if self.last != Some(modseq) {
-                let first = self.last.is_none();
-                self.last = Some(modseq);
-                if !first && self.close_after_state {
-                    self.done = true;
-                }
+            let changed = self.last.is_some_and(|last| last != modseq);
+            let first = self.last.is_none();
+            self.last = Some(modseq);
+            // The first poll only sets the baseline when the client asked
+            // to close after a state event: that event must be a change.
+            if changed || (first && !self.close_after_state) {
+                self.done = self.close_after_state;
                 let state_string = modseq.to_string();
                 let changed: serde_json::Map<String, serde_json::Value> = self
                     .types
@@ -372,7 +411,16 @@ impl Push {
                 let data = json!({"@type": "StateChange", "changed": {self.caller.account_id.clone(): changed}});
                 return Some(SseEvent::default().event("state").data(data.to_string()));
             }
+            if !self.ping.is_zero() && idle >= self.ping {
+                // RFC 8620 section 7.3: an event called ping, with the interval.
+                return Some(
+                    SseEvent::default()
+                        .event("ping")
+                        .data(json!({"interval": self.ping.as_secs()}).to_string()),
+                );
+            }
             tokio::time::sleep(PUSH_POLL).await;
+            idle += PUSH_POLL;
         }
     }
 }

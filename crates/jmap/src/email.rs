@@ -314,7 +314,10 @@ fn update_one(
                         keywords.insert(keyword);
                         true
                     }
-                    Value::Null => {
+                    // `null` is the RFC 8620 way to remove a patched
+                    // member; `false` is what some clients (jmap-client
+                    // among them) send, and can mean nothing else.
+                    Value::Null | Value::Bool(false) => {
                         keywords.remove(&keyword);
                         true
                     }
@@ -339,7 +342,10 @@ fn update_one(
                         mailboxes.insert(id);
                         true
                     }
-                    Value::Null => {
+                    // `null` is the RFC 8620 way to remove a patched
+                    // member; `false` is what some clients (jmap-client
+                    // among them) send, and can mean nothing else.
+                    Value::Null | Value::Bool(false) => {
                         mailboxes.remove(&id);
                         true
                     }

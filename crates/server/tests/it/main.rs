@@ -6,6 +6,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod contract;
+mod jmap;
 mod oidc;
 mod smtp;
 mod testkit;
