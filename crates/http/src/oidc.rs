@@ -536,6 +536,41 @@ fn client_credentials(
     }
 }
 
+/// A form request from an authenticated client to one of the token
+/// endpoints: the tenant, the parameters, and the client they came from.
+struct ClientRequest {
+    tenant: TenantName,
+    form: Params,
+    client: stormproof_store::ClientRecord,
+    /// Whether the client authenticated with HTTP Basic, which decides
+    /// the challenge of an `invalid_client` answer.
+    basic: bool,
+}
+
+/// Parses the form and authenticates the client, or answers with the
+/// RFC 6749 error response.
+fn client_request(
+    state: &AppState,
+    name: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<ClientRequest, Response> {
+    let tenant = tenant(state, name)?;
+    let form = Params::parse(body).map_err(bad_request)?;
+    let (client_id, secret, basic) =
+        client_credentials(headers, &form).map_err(|e| client_error(e, false))?;
+    let client = state
+        .issuer
+        .authenticate_client(&tenant, &client_id, secret.as_deref())
+        .map_err(|e| client_error(e, basic))?;
+    Ok(ClientRequest {
+        tenant,
+        form,
+        client,
+        basic,
+    })
+}
+
 fn token_success(response: TokenResponse) -> Response {
     let mut response = axum::Json(response).into_response();
     response
@@ -566,24 +601,14 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let tenant = match tenant(&state, &name) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let form = match Params::parse(&body) {
-        Ok(form) => form,
-        Err(message) => return bad_request(message),
-    };
-    let (client_id, secret, basic) = match client_credentials(&headers, &form) {
-        Ok(c) => c,
-        Err(e) => return client_error(e, false),
-    };
-    let client = match state
-        .issuer
-        .authenticate_client(&tenant, &client_id, secret.as_deref())
-    {
-        Ok(c) => c,
-        Err(e) => return client_error(e, basic),
+    let ClientRequest {
+        tenant,
+        form,
+        client,
+        basic,
+    } = match client_request(&state, &name, &headers, &body) {
+        Ok(request) => request,
+        Err(response) => return response,
     };
     // A DPoP proof here binds the issued tokens to the proof's key.
     let jkt = match header_str(&headers, "dpop") {
@@ -671,24 +696,14 @@ async fn device_authorization(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let tenant = match tenant(&state, &name) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let form = match Params::parse(&body) {
-        Ok(form) => form,
-        Err(message) => return bad_request(message),
-    };
-    let (client_id, secret, basic) = match client_credentials(&headers, &form) {
-        Ok(c) => c,
-        Err(e) => return client_error(e, false),
-    };
-    let client = match state
-        .issuer
-        .authenticate_client(&tenant, &client_id, secret.as_deref())
-    {
-        Ok(c) => c,
-        Err(e) => return client_error(e, basic),
+    let ClientRequest {
+        tenant,
+        form,
+        client,
+        basic,
+    } = match client_request(&state, &name, &headers, &body) {
+        Ok(request) => request,
+        Err(response) => return response,
     };
     match state
         .issuer
@@ -808,35 +823,25 @@ async fn introspect(
     ClientInfo(info): ClientInfo,
     body: Bytes,
 ) -> Response {
-    let tenant = match tenant(&state, &name) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let form = match Params::parse(&body) {
-        Ok(form) => form,
-        Err(message) => return bad_request(message),
-    };
-    let (client_id, secret, basic) = match client_credentials(&headers, &form) {
-        Ok(c) => c,
-        Err(e) => return client_error(e, false),
+    let ClientRequest {
+        tenant,
+        form,
+        client: caller,
+        basic,
+    } = match client_request(&state, &name, &headers, &body) {
+        Ok(request) => request,
+        Err(response) => return response,
     };
     // Only confidential clients (resource servers) may introspect.
-    let caller = match state
-        .issuer
-        .authenticate_client(&tenant, &client_id, secret.as_deref())
-    {
-        Ok(c) if c.kind == stormproof_store::ClientKind::Confidential => c,
-        Ok(_) => {
-            return client_error(
-                OAuthError {
-                    error: "invalid_client",
-                    error_description: "introspection needs a confidential client".into(),
-                },
-                basic,
-            );
-        }
-        Err(e) => return client_error(e, basic),
-    };
+    if caller.kind != stormproof_store::ClientKind::Confidential {
+        return client_error(
+            OAuthError {
+                error: "invalid_client",
+                error_description: "introspection needs a confidential client".into(),
+            },
+            basic,
+        );
+    }
     let Some(token) = form.get("token") else {
         return bad_request("token is required");
     };
@@ -905,24 +910,14 @@ async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let tenant = match tenant(&state, &name) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let form = match Params::parse(&body) {
-        Ok(form) => form,
-        Err(message) => return bad_request(message),
-    };
-    let (client_id, secret, basic) = match client_credentials(&headers, &form) {
-        Ok(c) => c,
-        Err(e) => return client_error(e, false),
-    };
-    let client = match state
-        .issuer
-        .authenticate_client(&tenant, &client_id, secret.as_deref())
-    {
-        Ok(c) => c,
-        Err(e) => return client_error(e, basic),
+    let ClientRequest {
+        tenant,
+        form,
+        client,
+        basic: _,
+    } = match client_request(&state, &name, &headers, &body) {
+        Ok(request) => request,
+        Err(response) => return response,
     };
     let Some(token) = form.get("token") else {
         return bad_request("token is required");
