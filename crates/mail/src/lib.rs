@@ -124,15 +124,11 @@ impl Delivery {
         }
         let mailbox_ids = match target {
             Target::Mailboxes(ids) => ids.to_vec(),
-            Target::Role(role) => {
-                let mailbox = self
-                    .store
-                    .mailboxes(tenant, account_id)?
-                    .into_iter()
-                    .find(|m| m.role.as_deref() == Some(role))
-                    .ok_or_else(|| ErrorKind::NoMailbox(role.to_owned()))?;
-                vec![mailbox.id]
-            }
+            Target::Role(role) => vec![
+                self.store
+                    .mailbox_id_by_role(tenant, account_id, role)?
+                    .ok_or_else(|| ErrorKind::NoMailbox(role.to_owned()))?,
+            ],
         };
         let mut email = parse(raw, received_at)?;
         // The blob first: a crash between the two leaves an unreferenced

@@ -236,6 +236,14 @@ pub trait MailStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<MailAccount>>;
     /// An account by id.
     fn mail_account(&self, tenant: &TenantName, account_id: &str) -> Result<Option<MailAccount>>;
+    /// The id of the account's mailbox with `role`, without the message
+    /// counts [`MailStore::mailboxes`] computes: delivery needs only this.
+    fn mailbox_id_by_role(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        role: &str,
+    ) -> Result<Option<String>>;
     /// The account's mailboxes.
     fn mailboxes(&self, tenant: &TenantName, account_id: &str) -> Result<Vec<Mailbox>>;
     /// Stores a parsed message in one transaction: UIDs, MODSEQs, thread,

@@ -269,6 +269,21 @@ impl MailStore for SqliteStore {
         })
     }
 
+    fn mailbox_id_by_role(
+        &self,
+        tenant: &TenantName,
+        account_id: &str,
+        role: &str,
+    ) -> Result<Option<String>> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT mailbox_id FROM mailboxes WHERE tenant = ?1 AND account_id = ?2 AND role = ?3",
+            )?
+            .query_row(params![tenant.as_str(), account_id, role], |r| r.get(0))
+            .optional()
+        })
+    }
+
     fn mailboxes(&self, tenant: &TenantName, account_id: &str) -> Result<Vec<Mailbox>> {
         self.read(|conn| {
             conn.prepare_cached(
