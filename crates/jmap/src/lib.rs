@@ -630,7 +630,12 @@ fn check_capability(method: &str, using: &[String]) -> Result<(), MethodError> {
         "VacationResponse" => CAPABILITY_VACATION,
         _ => CAPABILITY_MAIL,
     };
-    if using.iter().any(|c| c == needed) {
+    // Identity belongs to the submission capability (RFC 8621 section 6),
+    // but identities are also what a mail client shows as "From" choices,
+    // and clients (jmap-client among them) ask for them under mail alone.
+    let identity_under_mail =
+        method.starts_with("Identity/") && using.iter().any(|c| c == CAPABILITY_MAIL);
+    if identity_under_mail || using.iter().any(|c| c == needed) {
         Ok(())
     } else {
         Err(MethodError::new(

@@ -140,25 +140,28 @@ fn identities_are_created_only_for_the_owners_own_address() {
 }
 
 #[test]
-fn identity_and_submission_methods_need_the_submission_capability() {
+fn submission_methods_need_the_submission_capability_and_identities_also_come_under_mail() {
     let w = world();
-    for method in ["Identity/get", "EmailSubmission/get"] {
-        let body = json!({
-            "using": [CORE, MAIL],
-            "methodCalls": [[method, {"accountId": w.account()}, "c"]]
-        });
+    let call = |using: Value, method: &str| {
+        let body =
+            json!({"using": using, "methodCalls": [[method, {"accountId": w.account()}, "c"]]});
         let response = w.raw(&w.alice, body.to_string().as_bytes());
-        assert_eq!(
-            responses(&response)[0][1]["type"],
-            "unknownMethod",
-            "{method}"
-        );
+        responses(&response)[0].clone()
+    };
+    let cases = [
+        (
+            json!([CORE, MAIL]),
+            "EmailSubmission/get",
+            Some("unknownMethod"),
+        ),
+        (json!([CORE]), "Identity/get", Some("unknownMethod")),
+        (json!([CORE, MAIL]), "Identity/get", None),
+    ];
+    for (using, method, expect) in cases {
+        let response = call(using.clone(), method);
+        match expect {
+            Some(error) => assert_eq!(response[1]["type"], error, "{method} with {using}"),
+            None => assert_eq!(response[0], method, "{method} with {using}: {response}"),
+        }
     }
-    assert!(
-        w.store
-            .identities(&w.alice.tenant, w.account())
-            .unwrap()
-            .is_empty(),
-        "nothing was created"
-    );
 }

@@ -1418,3 +1418,74 @@ fn malformed_requests_get_the_rfc_8620_request_and_method_errors() {
         }
     });
 }
+
+#[test]
+fn a_draft_sent_with_email_submission_through_the_client_reaches_a_local_recipient() {
+    let server = Server::with_tenants();
+    let token = server.issue("alice@acme.test");
+    let bob_account = account_id(&server, "globex", "bob@globex.test");
+    block_on(async {
+        let client = connect(&server, &token).await;
+        let drafts = client
+            .mailbox_query(
+                Some(mailbox::query::Filter::role(Role::Drafts)),
+                no_mailbox_sort(),
+            )
+            .await
+            .expect("Mailbox/query role=drafts")
+            .take_ids()
+            .pop()
+            .expect("a drafts mailbox");
+        let identity = client
+            .identity_create("Alice", "alice@acme.test")
+            .await
+            .expect("Identity/set");
+        let identity_id = identity.id().expect("identity id").to_owned();
+        let raw = "From: Alice <alice@acme.test>\r\nTo: Bob <bob@globex.test>\r\nSubject: Lunch on Friday?\r\nMessage-ID: <draft-1@acme.test>\r\n\r\nShall we?\r\n";
+        let draft = client
+            .email_import(
+                raw.as_bytes().to_vec(),
+                [drafts.as_str()],
+                Some(["$draft"]),
+                None,
+            )
+            .await
+            .expect("Email/import");
+        let submission = client
+            .email_submission_create(draft.id().expect("email id"), &identity_id)
+            .await
+            .expect("EmailSubmission/set");
+        assert!(submission.id().is_some());
+
+        // Sending as someone else is refused.
+        let forged =
+            "From: Mallory <mallory@acme.test>\r\nTo: bob@globex.test\r\nSubject: x\r\n\r\nx\r\n";
+        let forged = client
+            .email_import(
+                forged.as_bytes().to_vec(),
+                [drafts.as_str()],
+                None::<Vec<String>>,
+                None,
+            )
+            .await
+            .expect("Email/import");
+        assert!(
+            client
+                .email_submission_create(forged.id().expect("id"), &identity_id)
+                .await
+                .is_err()
+        );
+    });
+    let store = stormproof_store::SqliteStore::open(server.data.path()).expect("store");
+    let globex = TenantName::parse("globex").expect("tenant");
+    let inbox = store
+        .mailbox_id_by_role(&globex, &bob_account, "inbox")
+        .expect("lookup")
+        .expect("inbox");
+    let ids = store
+        .mailbox_email_ids(&globex, &bob_account, &inbox)
+        .expect("ids");
+    let received = store.emails(&globex, &bob_account, &ids).expect("emails");
+    assert_eq!(received.len(), 1, "exactly the genuine message arrived");
+    assert_eq!(received[0].subject.as_deref(), Some("Lunch on Friday?"));
+}
