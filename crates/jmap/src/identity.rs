@@ -11,7 +11,7 @@ use stormproof_store::{
 };
 use stormproof_types::Email;
 
-use crate::args::{self, Args, MethodError, SetError, map_or_null};
+use crate::args::{Args, MethodError, SetError, map_or_null};
 use crate::{Ctx, state};
 
 const PROPERTIES: &[&str] = &[
@@ -95,17 +95,8 @@ fn render(identity: &IdentityRecord, properties: &[String]) -> Value {
 }
 
 /// `Identity/get`.
-pub(crate) fn get(ctx: &mut Ctx<'_>, mut args: Args) -> Result<Value, MethodError> {
-    let account = ctx.account(&args.required_string("accountId")?)?;
-    let ids = args.strings("ids")?;
-    let properties = args::properties(args.strings("properties")?, PROPERTIES, |p| {
-        PROPERTIES.contains(&p)
-    })?;
-    args.finish()?;
-    let max = ctx.config().max_objects_in_get;
-    if ids.as_ref().is_some_and(|ids| ids.len() > max) {
-        return Err(MethodError::too_large(max));
-    }
+pub(crate) fn get(ctx: &mut Ctx<'_>, args: Args) -> Result<Value, MethodError> {
+    let (account, ids, properties) = ctx.standard_get(args, PROPERTIES)?;
     let all = identities(ctx, &account)?;
     // Creating the default identity moved the state on.
     let account = ctx.account(&account.account_id)?;

@@ -307,7 +307,32 @@ pub(crate) struct Ctx<'a> {
     pub follow_ups: Vec<(String, Map<String, Value>)>,
 }
 
+/// The account, the ids (`None` for all) and the properties of a `/get`.
+pub(crate) type GetArgs = (MailAccount, Option<Vec<String>>, Vec<String>);
+
 impl Ctx<'_> {
+    /// The arguments of a `/get` that takes no others (RFC 8620 section
+    /// 5.1): the caller's account, the ids (`None` for all) within
+    /// `maxObjectsInGet`, and the properties to return (`properties`
+    /// lists every valid one and is the default).
+    pub fn standard_get(
+        &self,
+        mut args: Args,
+        properties: &[&str],
+    ) -> Result<GetArgs, MethodError> {
+        let account = self.account(&args.required_string("accountId")?)?;
+        let ids = args.strings("ids")?;
+        let wanted = args::properties(args.strings("properties")?, properties, |p| {
+            properties.contains(&p)
+        })?;
+        args.finish()?;
+        let max = self.config().max_objects_in_get;
+        if ids.as_ref().is_some_and(|ids| ids.len() > max) {
+            return Err(MethodError::too_large(max));
+        }
+        Ok((account, ids, wanted))
+    }
+
     pub fn store(&self) -> &dyn Store {
         self.jmap.store.as_ref()
     }

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value, json};
 use stormproof_store::{ChangeType, MailAccount, Mailbox, MailboxUpdate, NewMailbox};
 
-use crate::args::{self, Args, MethodError, SetError, map_or_null};
+use crate::args::{Args, MethodError, SetError, map_or_null};
 use crate::query::{self, Filter, Window};
 use crate::{Ctx, MAX_MAILBOX_NAME, state};
 
@@ -115,17 +115,8 @@ fn render(mailbox: &Mailbox, properties: &[String], threads: Option<(usize, usiz
 }
 
 /// `Mailbox/get`.
-pub(crate) fn get(ctx: &mut Ctx<'_>, mut args: Args) -> Result<Value, MethodError> {
-    let account = ctx.account(&args.required_string("accountId")?)?;
-    let ids = args.strings("ids")?;
-    let properties = args::properties(args.strings("properties")?, PROPERTIES, |p| {
-        PROPERTIES.contains(&p)
-    })?;
-    args.finish()?;
-    let max = ctx.config().max_objects_in_get;
-    if ids.as_ref().is_some_and(|ids| ids.len() > max) {
-        return Err(MethodError::too_large(max));
-    }
+pub(crate) fn get(ctx: &mut Ctx<'_>, args: Args) -> Result<Value, MethodError> {
+    let (account, ids, properties) = ctx.standard_get(args, PROPERTIES)?;
     let mailboxes = ctx.store().mailboxes(ctx.tenant(), &account.account_id)?;
     let (found, not_found): (Vec<&Mailbox>, Vec<String>) = match &ids {
         None => (mailboxes.iter().collect(), Vec::new()),
@@ -142,6 +133,7 @@ pub(crate) fn get(ctx: &mut Ctx<'_>, mut args: Args) -> Result<Value, MethodErro
             (found, missing)
         }
     };
+    let max = ctx.config().max_objects_in_get;
     if found.len() > max {
         return Err(MethodError::too_large(max));
     }

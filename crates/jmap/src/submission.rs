@@ -71,17 +71,8 @@ fn render(submission: &EmailSubmissionRecord, properties: &[String]) -> Value {
 
 /// `EmailSubmission/get`. Recorded as a read of the emails it names, and
 /// of content when it returns recipients.
-pub(crate) fn get(ctx: &mut Ctx<'_>, mut args: Args) -> Result<Value, MethodError> {
-    let account = ctx.account(&args.required_string("accountId")?)?;
-    let ids = args.strings("ids")?;
-    let properties = args::properties(args.strings("properties")?, PROPERTIES, |p| {
-        PROPERTIES.contains(&p)
-    })?;
-    args.finish()?;
-    let max = ctx.config().max_objects_in_get;
-    if ids.as_ref().is_some_and(|ids| ids.len() > max) {
-        return Err(MethodError::too_large(max));
-    }
+pub(crate) fn get(ctx: &mut Ctx<'_>, args: Args) -> Result<Value, MethodError> {
+    let (account, ids, properties) = ctx.standard_get(args, PROPERTIES)?;
     let all = ctx
         .store()
         .email_submissions(ctx.tenant(), &account.account_id)?;
@@ -98,6 +89,7 @@ pub(crate) fn get(ctx: &mut Ctx<'_>, mut args: Args) -> Result<Value, MethodErro
             }
         }
     }
+    let max = ctx.config().max_objects_in_get;
     if found.len() > max {
         return Err(MethodError::too_large(max));
     }

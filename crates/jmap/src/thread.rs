@@ -5,24 +5,15 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 use stormproof_store::{ChangeType, EmailRecord};
 
-use crate::args::{self, Args, MethodError};
+use crate::args::{Args, MethodError};
 use crate::{Access, Ctx, state};
 
 const PROPERTIES: &[&str] = &["id", "emailIds"];
 
 /// `Thread/get`. The store has no thread index to read from, so threads
 /// are assembled from the account's emails.
-pub(crate) fn get(ctx: &mut Ctx<'_>, mut args: Args) -> Result<Value, MethodError> {
-    let account = ctx.account(&args.required_string("accountId")?)?;
-    let ids = args.strings("ids")?;
-    let properties = args::properties(args.strings("properties")?, PROPERTIES, |p| {
-        PROPERTIES.contains(&p)
-    })?;
-    args.finish()?;
-    let max = ctx.config().max_objects_in_get;
-    if ids.as_ref().is_some_and(|ids| ids.len() > max) {
-        return Err(MethodError::too_large(max));
-    }
+pub(crate) fn get(ctx: &mut Ctx<'_>, args: Args) -> Result<Value, MethodError> {
+    let (account, ids, properties) = ctx.standard_get(args, PROPERTIES)?;
     let records = ctx.all_emails(&account)?;
     let mut threads: HashMap<&str, Vec<&EmailRecord>> = HashMap::new();
     for record in &records {
@@ -46,6 +37,7 @@ pub(crate) fn get(ctx: &mut Ctx<'_>, mut args: Args) -> Result<Value, MethodErro
             all
         }
     };
+    let max = ctx.config().max_objects_in_get;
     if ids.len() > max {
         return Err(MethodError::too_large(max));
     }

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value, json};
 use stormproof_store::VacationResponse;
 
-use crate::args::{self, Args, MethodError, SetError, map_or_null};
+use crate::args::{Args, MethodError, SetError, map_or_null};
 use crate::{Ctx, date, state};
 
 /// The id of the one VacationResponse object.
@@ -43,17 +43,8 @@ fn render(vacation: &VacationResponse, properties: &[String]) -> Value {
 }
 
 /// `VacationResponse/get`.
-pub(crate) fn get(ctx: &mut Ctx<'_>, mut args: Args) -> Result<Value, MethodError> {
-    let account = ctx.account(&args.required_string("accountId")?)?;
-    let ids = args.strings("ids")?;
-    let properties = args::properties(args.strings("properties")?, PROPERTIES, |p| {
-        PROPERTIES.contains(&p)
-    })?;
-    args.finish()?;
-    let max = ctx.config().max_objects_in_get;
-    if ids.as_ref().is_some_and(|ids| ids.len() > max) {
-        return Err(MethodError::too_large(max));
-    }
+pub(crate) fn get(ctx: &mut Ctx<'_>, args: Args) -> Result<Value, MethodError> {
+    let (account, ids, properties) = ctx.standard_get(args, PROPERTIES)?;
     let vacation = ctx
         .store()
         .vacation_response(ctx.tenant(), &account.account_id)?
