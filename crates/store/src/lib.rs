@@ -22,18 +22,24 @@
 #![deny(missing_docs)]
 
 mod blobs;
+mod detection;
 mod mail;
 mod migrations;
+mod mirror;
 mod records;
 mod sqlite;
+mod sqlite_detection;
 mod sqlite_mail;
+
+use std::sync::Arc;
 
 use stormproof_types::{Email, TenantName, UnixTime};
 
 pub use blobs::BlobStore;
+pub use detection::*;
 pub use mail::*;
 pub use records::*;
-pub use sqlite::SqliteStore;
+pub use sqlite::{DATABASE_FILE, SqliteStore};
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -128,9 +134,10 @@ pub enum CodeUse {
 }
 
 /// The storage interface: identity records here, mail records in the
-/// [`MailStore`] supertrait. Implementations must be safe to share between
-/// threads and between processes using the same data directory.
-pub trait Store: MailStore + Send + Sync + std::fmt::Debug {
+/// [`MailStore`] supertrait, alerts and detector state in the
+/// [`DetectionStore`] supertrait. Implementations must be safe to share
+/// between threads and between processes using the same data directory.
+pub trait Store: MailStore + DetectionStore + Send + Sync + std::fmt::Debug {
     // Tenants.
     /// Creates a tenant with its mail domains.
     fn create_tenant(&self, name: &TenantName, domains: &[String], now: UnixTime) -> Result<()>;
@@ -206,6 +213,14 @@ pub trait Store: MailStore + Send + Sync + std::fmt::Debug {
     fn create_session(&self, session: &SessionRecord) -> Result<()>;
     /// One session.
     fn session(&self, tenant: &TenantName, sid: &str) -> Result<Option<SessionRecord>>;
+    /// The sessions not yet revoked, optionally only a subject's or a
+    /// client's, oldest first.
+    fn live_sessions(
+        &self,
+        tenant: &TenantName,
+        subject: Option<&str>,
+        client_id: Option<&str>,
+    ) -> Result<Vec<SessionRecord>>;
     /// Revokes a session and every token derived from it.
     fn revoke_session(&self, tenant: &TenantName, sid: &str, now: UnixTime) -> Result<()>;
     /// Records an issued token.
@@ -230,6 +245,23 @@ pub trait Store: MailStore + Send + Sync + std::fmt::Debug {
     /// A token's ledger entry joined with its session's, user's and
     /// client's state: everything the verifier checks at use, in one read.
     fn ledger_entry(&self, tenant: &TenantName, jti: &str) -> Result<Option<LedgerEntry>>;
+    /// The [`Store::ledger_entry`] of an access token recorded through this
+    /// handle, as it stood in the transaction that recorded the token, with
+    /// that transaction's change counters; read from memory, never from the
+    /// backend. `None` when this handle did not record the token, when the
+    /// entry did not allow use then (revoked, or the session, user or client
+    /// refused), or when it was dropped: a revocation through this handle
+    /// drops every snapshot, and old ones are evicted.
+    ///
+    /// A snapshot stands in for [`Store::ledger_entry`] only while the
+    /// caller's latest [`Store::epochs`] equal its `epochs`: every later
+    /// change to what the entry reports (token, session, user or client
+    /// revocation, key compromise) bumps the revocation counter. The default
+    /// keeps nothing, which is always correct.
+    fn recorded_ledger_entry(&self, tenant: &TenantName, jti: &str) -> Option<Arc<LedgerSnapshot>> {
+        let _ = (tenant, jti);
+        None
+    }
     /// Whether the subject's session and the ledger allow use: returns the
     /// session's and the user's current state in one read.
     fn session_state(&self, tenant: &TenantName, sid: &str) -> Result<Option<SessionState>>;
@@ -307,6 +339,16 @@ pub struct LedgerEntry {
     pub revoked: bool,
     /// The session's state; `None` when the session record is missing.
     pub session: Option<SessionState>,
+}
+
+/// A ledger entry as it stood when its token was recorded, and the change
+/// counters of the recording transaction. See [`Store::recorded_ledger_entry`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerSnapshot {
+    /// What [`Store::ledger_entry`] returned inside the recording transaction.
+    pub entry: LedgerEntry,
+    /// The change counters in that same transaction.
+    pub epochs: Epochs,
 }
 
 /// A session's state and its subject's, read together at verification time.

@@ -306,4 +306,33 @@ CREATE TABLE vacation_responses (
     FOREIGN KEY (tenant, account_id) REFERENCES mail_accounts(tenant, account_id)
 ) STRICT;
 "#,
+    // 4: detection: alerts, deduplicated per tenant and key, and what the
+    // detectors have learned. `tenant` is '' for records without a tenant,
+    // a value no tenant name can take.
+    r#"
+CREATE TABLE alerts (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    time TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    detector TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    json TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    last_seen TEXT NOT NULL,
+    UNIQUE (tenant, dedup_key)
+) STRICT;
+CREATE INDEX alerts_by_time ON alerts (tenant, time);
+CREATE INDEX alerts_by_time_all ON alerts (time);
+
+CREATE TABLE detector_state (
+    tenant TEXT NOT NULL,
+    detector TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    PRIMARY KEY (tenant, detector, key)
+) STRICT;
+"#,
 ];

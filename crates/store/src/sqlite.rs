@@ -4,18 +4,19 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use stormproof_types::{Alg, Email, TenantName, UnixTime};
 
 use crate::migrations::MIGRATIONS;
+use crate::mirror::{self, LedgerMirror};
 use crate::{
     AppPasswordRecord, AuthCodeRecord, ClientKind, ClientRecord, CodeUse, DeviceCodeRecord,
     DeviceStatus, Epochs, Error, ErrorKind, KeyBackend, KeyRecord, KeyStatus, LedgerEntry,
-    RefreshUse, Result, SecurityEventRecord, SessionRecord, SessionState, Store, TenantRecord,
-    TokenKind, TokenRecord, UserRecord,
+    LedgerSnapshot, RefreshUse, Result, SecurityEventRecord, SessionRecord, SessionState, Store,
+    TenantRecord, TokenKind, TokenRecord, UserRecord,
 };
 
 /// The database file's name inside the data directory.
@@ -34,6 +35,9 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// Snapshots of the ledger entries this handle recorded, for
+    /// [`Store::recorded_ledger_entry`].
+    mirror: LedgerMirror,
 }
 
 pub(crate) fn backend(e: rusqlite::Error) -> Error {
@@ -85,6 +89,7 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
+            mirror: LedgerMirror::new(mirror::CAPACITY),
         })
     }
 
@@ -112,6 +117,22 @@ impl SqliteStore {
         let value = f(&tx)?;
         tx.commit().map_err(backend)?;
         Ok(value)
+    }
+
+    /// Bumps a change counter inside `tx`, and drops every ledger snapshot
+    /// first: a revocation made through this handle must take effect in this
+    /// process at once, not at the next poll of the counters. Dropping them
+    /// before the commit is safe: until then the database still answers
+    /// with the old state, and a recording that overlaps this transaction is
+    /// kept out of the mirror by its generation check.
+    fn bump(&self, tx: &rusqlite::Transaction, epoch: &str) -> Result<()> {
+        self.mirror.clear();
+        tx.execute(
+            "UPDATE epochs SET value = value + 1 WHERE name = ?1",
+            [epoch],
+        )
+        .map_err(backend)?;
+        Ok(())
     }
 }
 
@@ -144,15 +165,6 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.commit().map_err(backend)?;
         tracing::info!(message = "applied schema migration", version = i + 1);
     }
-    Ok(())
-}
-
-fn bump(tx: &rusqlite::Transaction, epoch: &str) -> Result<()> {
-    tx.execute(
-        "UPDATE epochs SET value = value + 1 WHERE name = ?1",
-        [epoch],
-    )
-    .map_err(backend)?;
     Ok(())
 }
 
@@ -375,6 +387,66 @@ fn revoke_descendants(
     Ok(())
 }
 
+/// The joined ledger read behind [`Store::ledger_entry`], shared with the
+/// snapshot [`Store::record_token`] takes, so the two cannot drift apart.
+fn read_ledger_entry(
+    conn: &Connection,
+    tenant: &str,
+    jti: &str,
+) -> rusqlite::Result<Option<LedgerEntry>> {
+    conn.prepare_cached(
+        "SELECT t.kind, t.sub, t.sid, t.client_id, t.scope, t.kid, t.iat, t.exp, t.jkt,
+                t.revoked_at IS NOT NULL,
+                s.sid IS NOT NULL, s.revoked_at IS NOT NULL,
+                COALESCE(u.enabled = 0, 0), COALESCE(c.blocked, 0)
+         FROM tokens t
+         LEFT JOIN sessions s ON s.tenant = t.tenant AND s.sid = t.sid
+         LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.subject
+         LEFT JOIN clients c ON c.tenant = s.tenant AND c.client_id = s.client_id
+         WHERE t.tenant = ?1 AND t.jti = ?2",
+    )?
+    .query_row(params![tenant, jti], |row| {
+        let kind = match row.get_ref(0)?.as_str()? {
+            "access" => TokenKind::Access,
+            "refresh" => TokenKind::Refresh,
+            _ => return Err(corrupt("token kind")),
+        };
+        let session = row.get::<_, bool>(10)?.then_some(SessionState {
+            session_revoked: row.get(11)?,
+            user_disabled: row.get(12)?,
+            client_blocked: row.get(13)?,
+        });
+        Ok(LedgerEntry {
+            kind,
+            sub: row.get(1)?,
+            sid: row.get(2)?,
+            client_id: row.get(3)?,
+            scope: row.get(4)?,
+            kid: row.get(5)?,
+            iat: row.get(6)?,
+            exp: row.get(7)?,
+            jkt: row.get(8)?,
+            revoked: row.get(9)?,
+            session,
+        })
+    })
+    .optional()
+}
+
+fn read_epochs(conn: &Connection) -> rusqlite::Result<Epochs> {
+    let mut stmt = conn.prepare_cached("SELECT name, value FROM epochs")?;
+    let mut epochs = Epochs::default();
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (name, value) = row?;
+        match name.as_str() {
+            "keys" => epochs.keys = value,
+            "revocations" => epochs.revocations = value,
+            _ => {}
+        }
+    }
+    Ok(epochs)
+}
+
 impl Store for SqliteStore {
     fn create_tenant(&self, name: &TenantName, domains: &[String], now: UnixTime) -> Result<()> {
         self.write(|tx| {
@@ -482,7 +554,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             changed(rows, "user")?;
-            bump(tx, "revocations")
+            self.bump(tx, "revocations")
         })
     }
 
@@ -555,7 +627,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             changed(rows, "app password")?;
-            bump(tx, "revocations")
+            self.bump(tx, "revocations")
         })
     }
 
@@ -618,7 +690,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             changed(rows, "client")?;
-            bump(tx, "revocations")
+            self.bump(tx, "revocations")
         })
     }
 
@@ -650,7 +722,7 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(backend)?;
-            bump(tx, "keys")
+            self.bump(tx, "keys")
         })
     }
 
@@ -693,7 +765,7 @@ impl Store for SqliteStore {
                     .map_err(backend)?;
                 changed(rows, "key")?;
             }
-            bump(tx, "keys")
+            self.bump(tx, "keys")
         })
     }
 
@@ -713,8 +785,8 @@ impl Store for SqliteStore {
                     params![tenant.as_str(), kid, now],
                 )
                 .map_err(backend)?;
-            bump(tx, "keys")?;
-            bump(tx, "revocations")?;
+            self.bump(tx, "keys")?;
+            self.bump(tx, "revocations")?;
             Ok(revoked as u64)
         })
     }
@@ -750,6 +822,23 @@ impl Store for SqliteStore {
         })
     }
 
+    fn live_sessions(
+        &self,
+        tenant: &TenantName,
+        subject: Option<&str>,
+        client_id: Option<&str>,
+    ) -> Result<Vec<SessionRecord>> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {SESSION_COLS} FROM sessions WHERE tenant = ?1 AND revoked_at IS NULL
+                 AND (?2 IS NULL OR subject = ?2) AND (?3 IS NULL OR client_id = ?3)
+                 ORDER BY auth_time"
+            ))?
+            .query_map(params![tenant.as_str(), subject, client_id], session_row)?
+            .collect()
+        })
+    }
+
     fn revoke_session(&self, tenant: &TenantName, sid: &str, now: UnixTime) -> Result<()> {
         self.write(|tx| {
             let rows = tx
@@ -764,7 +853,7 @@ impl Store for SqliteStore {
                 params![tenant.as_str(), sid, now],
             )
             .map_err(backend)?;
-            bump(tx, "revocations")
+            self.bump(tx, "revocations")
         })
     }
 
@@ -773,7 +862,11 @@ impl Store for SqliteStore {
             TokenKind::Access => "access",
             TokenKind::Refresh => "refresh",
         };
-        self.write(|tx| {
+        // Read before the transaction: if a revocation through this handle
+        // clears the mirror after it, this recording's snapshot is dropped
+        // instead of outliving the revocation.
+        let generation = self.mirror.generation();
+        let snapshot = self.write(|tx| {
             tx.execute(
                 &format!(
                     "INSERT INTO tokens ({TOKEN_COLS})
@@ -800,8 +893,21 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(backend)?;
-            Ok(())
-        })
+            if token.kind != TokenKind::Access {
+                return Ok(None);
+            }
+            // The verifier's own joined read, in the transaction that makes
+            // the row durable: the snapshot is exactly what the read would
+            // return at the commit, and its counters say as of when.
+            let entry = read_ledger_entry(tx, token.tenant.as_str(), &token.jti).map_err(backend)?;
+            let epochs = read_epochs(tx).map_err(backend)?;
+            Ok(entry.map(|entry| LedgerSnapshot { entry, epochs }))
+        })?;
+        if let Some(snapshot) = snapshot {
+            self.mirror
+                .insert(&token.tenant, &token.jti, snapshot, generation, token.iat);
+        }
+        Ok(())
     }
 
     fn token(&self, tenant: &TenantName, jti: &str) -> Result<Option<TokenRecord>> {
@@ -860,50 +966,16 @@ impl Store for SqliteStore {
     fn revoke_token(&self, tenant: &TenantName, jti: &str, now: UnixTime) -> Result<()> {
         self.write(|tx| {
             revoke_descendants(tx, tenant.as_str(), jti, now)?;
-            bump(tx, "revocations")
+            self.bump(tx, "revocations")
         })
     }
 
     fn ledger_entry(&self, tenant: &TenantName, jti: &str) -> Result<Option<LedgerEntry>> {
-        self.read(|conn| {
-            conn.prepare_cached(
-                "SELECT t.kind, t.sub, t.sid, t.client_id, t.scope, t.kid, t.iat, t.exp, t.jkt,
-                        t.revoked_at IS NOT NULL,
-                        s.sid IS NOT NULL, s.revoked_at IS NOT NULL,
-                        COALESCE(u.enabled = 0, 0), COALESCE(c.blocked, 0)
-                 FROM tokens t
-                 LEFT JOIN sessions s ON s.tenant = t.tenant AND s.sid = t.sid
-                 LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.subject
-                 LEFT JOIN clients c ON c.tenant = s.tenant AND c.client_id = s.client_id
-                 WHERE t.tenant = ?1 AND t.jti = ?2",
-            )?
-            .query_row(params![tenant.as_str(), jti], |row| {
-                let kind = match row.get_ref(0)?.as_str()? {
-                    "access" => TokenKind::Access,
-                    "refresh" => TokenKind::Refresh,
-                    _ => return Err(corrupt("token kind")),
-                };
-                let session = row.get::<_, bool>(10)?.then_some(SessionState {
-                    session_revoked: row.get(11)?,
-                    user_disabled: row.get(12)?,
-                    client_blocked: row.get(13)?,
-                });
-                Ok(LedgerEntry {
-                    kind,
-                    sub: row.get(1)?,
-                    sid: row.get(2)?,
-                    client_id: row.get(3)?,
-                    scope: row.get(4)?,
-                    kid: row.get(5)?,
-                    iat: row.get(6)?,
-                    exp: row.get(7)?,
-                    jkt: row.get(8)?,
-                    revoked: row.get(9)?,
-                    session,
-                })
-            })
-            .optional()
-        })
+        self.read(|conn| read_ledger_entry(conn, tenant.as_str(), jti))
+    }
+
+    fn recorded_ledger_entry(&self, tenant: &TenantName, jti: &str) -> Option<Arc<LedgerSnapshot>> {
+        self.mirror.get(tenant, jti)
     }
 
     fn session_state(&self, tenant: &TenantName, sid: &str) -> Result<Option<SessionState>> {
@@ -1101,19 +1173,7 @@ impl Store for SqliteStore {
     }
 
     fn epochs(&self) -> Result<Epochs> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT name, value FROM epochs")?;
-            let mut epochs = Epochs::default();
-            for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-                let (name, value) = row?;
-                match name.as_str() {
-                    "keys" => epochs.keys = value,
-                    "revocations" => epochs.revocations = value,
-                    _ => {}
-                }
-            }
-            Ok(epochs)
-        })
+        self.read(read_epochs)
     }
 
     fn setting(&self, name: &str) -> Result<Option<String>> {

@@ -8,13 +8,20 @@
 //!   audience and issuer (it has no ledger, so it does no ledger check);
 //! - `stormproof_uncached`: `Verifier::verify` with the cache disabled
 //!   (`cache_capacity: 0`, so nothing is ever inserted), over a pool of
-//!   distinct ledger-recorded tokens on a real SQLite store: every iteration
-//!   parses, checks the signature, reads the ledger row and the session;
+//!   distinct ledger-recorded tokens on a real SQLite store, recorded through
+//!   the same store handle the verifier reads, as the server's own issuer
+//!   records them in a single-binary deployment: every iteration parses,
+//!   checks the signature, and checks the ledger entry and the session
+//!   state, which come from the handle's snapshot of the joined read;
+//! - `stormproof_uncached_sqlite`: the same, by a verifier on a second
+//!   handle of the same database, for which the tokens were minted elsewhere
+//!   (the CLI, another node): every iteration reads SQLite;
 //! - `stormproof_cached`: `Verifier::verify` of one token again and again
 //!   after a warm-up verification;
-//! - `ledger_only` and `parse_only`: the two non-cryptographic parts of the
-//!   uncached path on their own (`Store::ledger_entry`, one joined read, and
-//!   the strict JWS/claims parsing), to show where uncached time goes.
+//! - `ledger_only`, `snapshot_only` and `parse_only`: the non-cryptographic
+//!   parts of the uncached paths on their own (`Store::ledger_entry`, one
+//!   joined SQLite read; `Store::recorded_ledger_entry`, the snapshot lookup;
+//!   and the strict JWS/claims parsing), to show where uncached time goes.
 //!
 //! Run with `cargo bench -p stormproof-verifier --bench verify`; BENCHMARKS.md
 //! at the workspace root records the results.
@@ -76,9 +83,13 @@ struct Keyset {
 
 struct Deployment {
     _dir: tempfile::TempDir,
+    /// The handle the tokens were recorded through, and `uncached` reads.
     store: Arc<dyn Store>,
     tenant: TenantName,
     uncached: Verifier,
+    /// Uncached, on a second handle of the same database, which recorded
+    /// nothing: the SQLite fallback.
+    uncached_sqlite: Verifier,
     cached: Verifier,
     eddsa: Keyset,
     es256: Keyset,
@@ -144,10 +155,16 @@ impl Deployment {
             })
             .unwrap();
 
-        let eddsa = Self::keyset(&store, &tenant, "k-ed", Alg::EdDsa, now);
-        let es256 = Self::keyset(&store, &tenant, "k-es", Alg::Es256, now);
+        // Both keys first, as in a running server, whose keys change about
+        // monthly: a key change bumps the epochs, which retires every ledger
+        // snapshot taken before it.
+        let ed = Self::key(&store, &tenant, "k-ed", Alg::EdDsa, now);
+        let es = Self::key(&store, &tenant, "k-es", Alg::Es256, now);
+        let eddsa = Self::keyset(&store, &tenant, "k-ed", ed, now);
+        let es256 = Self::keyset(&store, &tenant, "k-es", es, now);
 
-        let verifier = |cache_capacity| {
+        let elsewhere: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let verifier = |store: &Arc<dyn Store>, cache_capacity| {
             let config = VerifierConfig {
                 public_url: URL.into(),
                 audience: URL.into(),
@@ -156,10 +173,21 @@ impl Deployment {
             };
             Verifier::new(store.clone(), Arc::new(SystemClock), config, None).unwrap()
         };
+        // Each row below must measure the path it is named for.
+        let epochs = store.epochs().unwrap();
+        for jti in eddsa.jtis.iter().chain(&es256.jtis) {
+            let snapshot = store.recorded_ledger_entry(&tenant, jti);
+            assert!(
+                snapshot.is_some_and(|s| s.epochs == epochs),
+                "no snapshot of {jti}"
+            );
+            assert!(elsewhere.recorded_ledger_entry(&tenant, jti).is_none());
+        }
         Self {
             _dir: dir,
-            uncached: verifier(0),
-            cached: verifier(VerifierConfig::default().cache_capacity),
+            uncached: verifier(&store, 0),
+            uncached_sqlite: verifier(&elsewhere, 0),
+            cached: verifier(&store, VerifierConfig::default().cache_capacity),
             store,
             tenant,
             eddsa,
@@ -167,15 +195,14 @@ impl Deployment {
         }
     }
 
-    /// Stores a key and issues [`POOL`] tokens with it exactly as the issuer
-    /// would: signed, and recorded in the ledger.
-    fn keyset(
+    /// Stores an active signing key.
+    fn key(
         store: &Arc<dyn Store>,
         tenant: &TenantName,
         kid: &'static str,
         alg: Alg,
         now: UnixTime,
-    ) -> Keyset {
+    ) -> SecretKey {
         let secret = SecretKey::generate(alg);
         store
             .insert_key(&KeyRecord {
@@ -194,6 +221,19 @@ impl Deployment {
                 imported: false,
             })
             .unwrap();
+        secret
+    }
+
+    /// Issues [`POOL`] tokens with `kid`'s key exactly as the issuer would:
+    /// signed, and recorded in the ledger through `store`.
+    fn keyset(
+        store: &Arc<dyn Store>,
+        tenant: &TenantName,
+        kid: &'static str,
+        secret: SecretKey,
+        now: UnixTime,
+    ) -> Keyset {
+        let alg = secret.alg();
         let (iat, exp) = (now - 10, now + 3000);
         let header = json!({"alg": alg.jws_name(), "typ": "at+jwt", "kid": kid});
         let mut tokens = Vec::with_capacity(POOL);
@@ -385,6 +425,21 @@ fn bench_alg(c: &mut Criterion, d: &Deployment, keys: &Keyset) {
     let uncached = |token: &String| d.uncached.verify(token, &request).map(black_box).is_ok();
     cycle(&mut group, "stormproof_uncached", &keys.tokens, uncached);
 
+    // 3b. Uncached, minted elsewhere: the same tokens through a handle that
+    // did not record them, so the ledger check is a SQLite read.
+    let uncached_sqlite = |token: &String| {
+        d.uncached_sqlite
+            .verify(token, &request)
+            .map(black_box)
+            .is_ok()
+    };
+    cycle(
+        &mut group,
+        "stormproof_uncached_sqlite",
+        &keys.tokens,
+        uncached_sqlite,
+    );
+
     // 4. Cached: one token, verified once to fill the cache.
     let token = &keys.tokens[0];
     d.cached.verify(token, &request).unwrap();
@@ -396,6 +451,10 @@ fn bench_alg(c: &mut Criterion, d: &Deployment, keys: &Keyset) {
     cycle(&mut group, "ledger_only", &keys.jtis, |jti| {
         let record = d.store.ledger_entry(&d.tenant, jti).unwrap();
         black_box(record).is_some_and(|r| r.kid.as_deref() == Some(keys.kid) && r.session.is_some())
+    });
+    cycle(&mut group, "snapshot_only", &keys.jtis, |jti| {
+        let snapshot = d.store.recorded_ledger_entry(&d.tenant, jti);
+        black_box(snapshot).is_some_and(|s| s.entry.kid.as_deref() == Some(keys.kid))
     });
     cycle(&mut group, "parse_only", &keys.tokens, |token| {
         let compact = Compact::parse(token).unwrap();
@@ -416,6 +475,11 @@ fn bench_alg(c: &mut Criterion, d: &Deployment, keys: &Keyset) {
         &format!("{group_name} stormproof_uncached/{raw_name}"),
         |i| raw(&keys.decoded[i & mask]),
         |i| uncached(&keys.tokens[i & mask]),
+    );
+    paired(
+        &format!("{group_name} stormproof_uncached_sqlite/{raw_name}"),
+        |i| raw(&keys.decoded[i & mask]),
+        |i| uncached_sqlite(&keys.tokens[i & mask]),
     );
     paired(
         &format!("{group_name} stormproof_uncached/jsonwebtoken"),

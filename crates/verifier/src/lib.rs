@@ -11,6 +11,12 @@
 //! It polls the store's change counters ([`Verifier::refresh`]) so keys and
 //! revocations changed by another process take effect within one poll.
 //!
+//! For a token minted through the same store handle (the server's own
+//! issuer), the store keeps a snapshot of the ledger read taken when the
+//! token was recorded ([`stormproof_store::Store::recorded_ledger_entry`]).
+//! The verifier uses it instead of reading the store under the cache's
+//! rule: only while the change counters it last saw are the snapshot's.
+//!
 //! The checks run in a fixed order, each with its own [`RejectReason`]:
 //! wire format and header; claims; issuer and tenant; the key looked up by
 //! the issuer's tenant and the `kid` and nothing else; the key record's

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use stormproof_jws::{AccessClaims, Compact, Header};
 use stormproof_keys::PublicKey;
-use stormproof_store::{Epochs, KeyStatus, Store, TokenKind};
+use stormproof_store::{Epochs, KeyStatus, LedgerSnapshot, Store, TokenKind};
 use stormproof_types::{Alg, Clock, TenantName, UnixTime};
 use subtle::ConstantTimeEq;
 
@@ -92,12 +92,18 @@ struct KeyEntry {
 /// Every tenant's keys, addressed only by (tenant, kid).
 #[derive(Debug, Default)]
 struct KeyRing {
-    keys: HashMap<(TenantName, String), KeyEntry>,
+    /// Tenant, then kid: two lookups that borrow the token's strings, so
+    /// finding a key allocates nothing.
+    keys: HashMap<TenantName, HashMap<String, KeyEntry>>,
     /// Every kid of every tenant, only to name a cross-tenant attempt as such.
     kids: HashSet<String>,
 }
 
 impl KeyRing {
+    fn get(&self, tenant: &TenantName, kid: &str) -> Option<&KeyEntry> {
+        self.keys.get(tenant)?.get(kid)
+    }
+
     fn load(store: &dyn Store) -> Result<Self, Error> {
         let mut ring = KeyRing::default();
         for record in store.all_keys()? {
@@ -116,8 +122,8 @@ impl KeyRing {
                     continue;
                 }
             };
-            ring.keys.insert(
-                (record.tenant, record.kid),
+            ring.keys.entry(record.tenant).or_default().insert(
+                record.kid,
                 KeyEntry {
                     alg: record.alg,
                     public,
@@ -144,6 +150,11 @@ pub struct Verifier {
     replay: ReplayCache,
     /// The epochs the ring and the cache reflect.
     seen: Mutex<Epochs>,
+    /// The same epochs, for the verification path, which must not wait on
+    /// `seen` while a refresh reads the store. `None` after an invalidation
+    /// or a failed reload, until a refresh succeeds: no ledger snapshot is
+    /// trusted meanwhile.
+    trusted: RwLock<Option<Epochs>>,
     /// Set by [`Verifier::invalidate`]: reload keys on the next refresh even
     /// if the keys epoch did not move.
     reload_keys: AtomicBool,
@@ -185,6 +196,7 @@ impl Verifier {
             ring: RwLock::new(Arc::new(ring)),
             replay: ReplayCache::default(),
             seen: Mutex::new(seen),
+            trusted: RwLock::new(Some(seen)),
             reload_keys: AtomicBool::new(false),
         })
     }
@@ -226,17 +238,13 @@ impl Verifier {
         // Read before the store is, so a clear that happens meanwhile keeps
         // this result out of the cache.
         let generation = self.cache.generation();
-        let mut presented = Rejection::new(RejectReason::Malformed);
-        match self.verify_uncached(token, request, now, &mut presented) {
+        match self.verify_uncached(token, request, now) {
             Ok(entry) => {
                 let principal = entry.principal.clone();
                 self.cache.insert(token, entry, generation);
                 Ok(principal)
             }
-            Err(reason) => {
-                presented.reason = reason;
-                Err(self.reject(presented, request.ip, request.user_agent))
-            }
+            Err(rejection) => Err(self.reject(rejection, request.ip, request.user_agent)),
         }
     }
 
@@ -289,6 +297,7 @@ impl Verifier {
                     // (which a compromise revokes them in) again.
                     self.reload_keys.store(true, Ordering::SeqCst);
                     self.cache.clear();
+                    self.distrust_snapshots();
                     return Err(e);
                 }
             }
@@ -299,14 +308,29 @@ impl Verifier {
             self.cache.clear();
         }
         *seen = current;
+        // From now on a ledger snapshot is trusted only if taken at these
+        // epochs: one taken before a change this refresh noticed is not.
+        *self
+            .trusted
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(current);
         Ok(())
     }
 
     /// Clears the verified-token cache at once, after an in-process
     /// revocation, and makes the next [`Verifier::refresh`] reload keys.
+    /// Until that refresh, no ledger snapshot is trusted either.
     pub fn invalidate(&self) {
         self.reload_keys.store(true, Ordering::SeqCst);
         self.cache.clear();
+        self.distrust_snapshots();
+    }
+
+    fn distrust_snapshots(&self) {
+        *self
+            .trusted
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 
     /// How many rejections of each reason this verifier has made, for every
@@ -412,61 +436,87 @@ impl Verifier {
             .and_then(|name| TenantName::parse(name).ok())
     }
 
-    /// The full verification order. `presented` collects the claims as they
-    /// become known, for the rejection's security event.
+    /// The full verification order. A rejection reports the claims parsed
+    /// before the failing step; they are copied out only on failure, so an
+    /// accepted token pays for none of it.
     fn verify_uncached(
         &self,
         token: &str,
         request: &RequestContext<'_>,
         now: UnixTime,
-        presented: &mut Rejection,
-    ) -> Result<CachedToken, RejectReason> {
+    ) -> Result<CachedToken, Rejection> {
         // 1. Wire format and header.
-        let compact = Compact::parse(token).map_err(|e| match e.kind {
-            stormproof_jws::ErrorKind::TooLong => RejectReason::TooLarge,
-            _ => RejectReason::Malformed,
+        let compact = Compact::parse(token).map_err(|e| {
+            Rejection::new(match e.kind {
+                stormproof_jws::ErrorKind::TooLong => RejectReason::TooLarge,
+                _ => RejectReason::Malformed,
+            })
         })?;
-        let header = Header::parse(&compact.header_json).map_err(|_| RejectReason::Malformed)?;
-        presented.kid = header.kid.as_deref().map(|kid| truncate(kid).to_owned());
-        if header.alg.eq_ignore_ascii_case("none") {
-            return Err(RejectReason::AlgNone);
-        }
-        if header
-            .alg
-            .get(..2)
-            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("HS"))
-        {
-            return Err(RejectReason::HmacAlg);
-        }
-        // Only the key ring names keys; a token that brings its own key
-        // would be verifying itself.
-        if header.jwk.is_some() || header.has_key_reference {
-            return Err(RejectReason::EmbeddedKey);
-        }
-        if header.crit.is_some() {
-            return Err(RejectReason::UnknownCrit);
-        }
-        let typ_ok = header.typ.as_deref().is_some_and(|typ| {
-            typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
-        });
-        if !typ_ok {
-            return Err(RejectReason::WrongType);
-        }
-        let alg = Alg::from_jws_name(&header.alg).ok_or(RejectReason::UnsupportedAlg)?;
+        let header = Header::parse(&compact.header_json)
+            .map_err(|_| Rejection::new(RejectReason::Malformed))?;
+        let with_kid = |reason| Rejection {
+            kid: header.kid.as_deref().map(|kid| truncate(kid).to_owned()),
+            ..Rejection::new(reason)
+        };
+        let alg = check_header(&header).map_err(with_kid)?;
 
         // 2. Claims, strictly typed.
-        let claims = AccessClaims::parse(&compact.payload).map_err(|_| RejectReason::Malformed)?;
-        presented.jti = Some(truncate(&claims.jti).to_owned());
-        presented.subject = Some(truncate(&claims.sub).to_owned());
-        presented.client_id = Some(truncate(&claims.client_id).to_owned());
-        presented.session = Some(truncate(&claims.sid).to_owned());
-        presented.tenant = TenantName::parse(&claims.tid).ok();
+        let claims =
+            AccessClaims::parse(&compact.payload).map_err(|_| with_kid(RejectReason::Malformed))?;
+        // The tenant reported is the issuer's, or `tid`'s when `iss` names none.
+        let with_claims = |reason, tenant: Option<TenantName>| Rejection {
+            tenant: tenant.or_else(|| TenantName::parse(&claims.tid).ok()),
+            jti: Some(truncate(&claims.jti).to_owned()),
+            subject: Some(truncate(&claims.sub).to_owned()),
+            client_id: Some(truncate(&claims.client_id).to_owned()),
+            session: Some(truncate(&claims.sid).to_owned()),
+            ..with_kid(reason)
+        };
 
-        // 3. Issuer and tenant.
-        let tenant = self
-            .issuer_tenant(&claims.iss)
-            .ok_or(RejectReason::UnknownIssuer)?;
-        presented.tenant = Some(tenant.clone());
+        // 3. Issuer; steps 3 to 10 follow in `check_claims`.
+        let Some(tenant) = self.issuer_tenant(&claims.iss) else {
+            return Err(with_claims(RejectReason::UnknownIssuer, None));
+        };
+        let (kid, key_not_after) = self
+            .check_claims(
+                token, request, now, &compact, &header, alg, &claims, &tenant,
+            )
+            .map_err(|reason| with_claims(reason, Some(tenant.clone())))?;
+
+        // 11. Accepted.
+        let principal = Principal::new(
+            tenant,
+            claims.sub,
+            claims.client_id,
+            claims.sid,
+            claims.jti,
+            claims.scope,
+            claims.exp,
+            claims.iat,
+            claims.cnf.map(|cnf| cnf.jkt),
+        );
+        Ok(CachedToken {
+            principal,
+            kid: Arc::from(kid),
+            key_not_after,
+        })
+    }
+
+    /// Steps 3 to 10 for a token whose issuer names `tenant`. Returns the
+    /// kid and its key's `not_after`.
+    #[allow(clippy::too_many_arguments)] // One call site; the parts of one token.
+    fn check_claims<'h>(
+        &self,
+        token: &str,
+        request: &RequestContext<'_>,
+        now: UnixTime,
+        compact: &Compact<'_>,
+        header: &'h Header,
+        alg: Alg,
+        claims: &AccessClaims,
+        tenant: &TenantName,
+    ) -> Result<(&'h str, UnixTime), RejectReason> {
+        // 3. Tenant.
         if claims.tid != tenant.as_str() {
             return Err(RejectReason::TenantMismatch);
         }
@@ -474,16 +524,15 @@ impl Verifier {
         // 4. The key: (issuer's tenant, kid) is the only lookup, so a key of
         // one tenant can never vouch for another's tokens.
         let kid = header.kid.as_deref().ok_or(RejectReason::MissingKid)?;
-        let lookup = (tenant.clone(), kid.to_owned());
         let mut ring = self.ring();
-        if !ring.keys.contains_key(&lookup) && self.refresh().is_ok() {
+        if ring.get(tenant, kid).is_none() && self.refresh().is_ok() {
             // A key another process created a moment ago (an import, a
             // rotation) must not be taken for an unknown one: catch up with
             // the store once before deciding. The cost is one read of two
             // counters, and only on this already-failing path.
             ring = self.ring();
         }
-        let Some(key) = ring.keys.get(&lookup) else {
+        let Some(key) = ring.get(tenant, kid) else {
             return Err(if ring.kids.contains(kid) {
                 RejectReason::CrossTenantKey
             } else {
@@ -542,13 +591,22 @@ impl Verifier {
         // 8. The ledger: a validly signed token that was never issued, or
         // differs from what was issued, is a forgery.
         let jkt = claims.cnf.as_ref().map(|cnf| cnf.jkt.as_str());
-        // One read answers both the ledger and the session questions: this
-        // is the uncached path's only trip to the store.
-        let record = self
-            .store
-            .ledger_entry(&tenant, &claims.jti)
-            .map_err(|e| unavailable("token ledger", &e))?
-            .ok_or(RejectReason::NeverIssued)?;
+        // One read answers both the ledger and the session questions. For a
+        // token this process's issuer recorded, the store's snapshot of that
+        // read stands in for it while the change counters have not moved.
+        let snapshot = self.trusted_snapshot(tenant, &claims.jti);
+        let read;
+        let record = match &snapshot {
+            Some(snapshot) => &snapshot.entry,
+            None => {
+                read = self
+                    .store
+                    .ledger_entry(tenant, &claims.jti)
+                    .map_err(|e| unavailable("token ledger", &e))?
+                    .ok_or(RejectReason::NeverIssued)?;
+                &read
+            }
+        };
         let matches = record.kind == TokenKind::Access
             && record.sub == claims.sub
             && record.sid == claims.sid
@@ -566,7 +624,7 @@ impl Verifier {
         }
 
         // 9. Session, user and client, from the same read.
-        match record.session {
+        match &record.session {
             None => return Err(RejectReason::SessionRevoked),
             Some(s) if s.session_revoked => return Err(RejectReason::SessionRevoked),
             Some(s) if s.user_disabled => return Err(RejectReason::UserDisabled),
@@ -576,26 +634,53 @@ impl Verifier {
 
         // 10. Sender constraint.
         self.check_binding(jkt, token, request, now)?;
-
-        // 11. Accepted.
-        let key_not_after = key.not_after;
-        let principal = Principal::new(
-            tenant,
-            claims.sub,
-            claims.client_id,
-            claims.sid,
-            claims.jti,
-            claims.scope,
-            claims.exp,
-            claims.iat,
-            claims.cnf.map(|cnf| cnf.jkt),
-        );
-        Ok(CachedToken {
-            principal,
-            kid: Arc::from(kid),
-            key_not_after,
-        })
+        Ok((kid, key.not_after))
     }
+
+    /// The store's snapshot of a token's ledger entry, if it may stand in
+    /// for the read: only while the counters this verifier last saw are the
+    /// snapshot's. Every change to what the entry reports bumps them, so
+    /// this is the verified-token cache's rule: state another process
+    /// changes is served at most until the next refresh notices, and a
+    /// change through this process's store handle drops the snapshots.
+    fn trusted_snapshot(&self, tenant: &TenantName, jti: &str) -> Option<Arc<LedgerSnapshot>> {
+        let seen = (*self
+            .trusted
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))?;
+        self.store
+            .recorded_ledger_entry(tenant, jti)
+            .filter(|snapshot| snapshot.epochs == seen)
+    }
+}
+
+/// Step 1's header checks, in order; returns the header's algorithm.
+fn check_header(header: &Header) -> Result<Alg, RejectReason> {
+    if header.alg.eq_ignore_ascii_case("none") {
+        return Err(RejectReason::AlgNone);
+    }
+    if header
+        .alg
+        .get(..2)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("HS"))
+    {
+        return Err(RejectReason::HmacAlg);
+    }
+    // Only the key ring names keys; a token that brings its own key would be
+    // verifying itself.
+    if header.jwk.is_some() || header.has_key_reference {
+        return Err(RejectReason::EmbeddedKey);
+    }
+    if header.crit.is_some() {
+        return Err(RejectReason::UnknownCrit);
+    }
+    let typ_ok = header.typ.as_deref().is_some_and(|typ| {
+        typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
+    });
+    if !typ_ok {
+        return Err(RejectReason::WrongType);
+    }
+    Alg::from_jws_name(&header.alg).ok_or(RejectReason::UnsupportedAlg)
 }
 
 fn unavailable(what: &str, e: &stormproof_store::Error) -> RejectReason {

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use stormproof_keys::{SecretKey, Signer};
-use stormproof_store::{KeyBackend, KeyRecord, KeyStatus};
+use stormproof_store::{KeyBackend, KeyRecord, KeyStatus, Store};
 use stormproof_types::Alg;
 use stormproof_verifier::RejectReason::{self, *};
 use stormproof_verifier::{RequestContext, VerifyMode};
@@ -319,5 +319,162 @@ fn all_reasons_have_names_and_forgeries_are_flagged() {
             "never_issued",
             "ledger_mismatch"
         ]
+    );
+}
+
+/// One revocation of each kind the joined ledger read reports, each on its
+/// own token and entities: (name, token, the change, the reason after it).
+type Revocation = (&'static str, String, Box<dyn Fn(&dyn Store)>, RejectReason);
+
+/// Mints a fresh token for each revocation kind. Minted only when needed, so
+/// each token's snapshot is taken at the counters current at that moment.
+fn revocation(f: &Fixture, kind: usize) -> Revocation {
+    let a = f.a.clone();
+    match kind {
+        0 => {
+            let claims = f.alice();
+            let jti = claims["jti"].as_str().unwrap().to_owned();
+            let token = f.issue("a1", &claims);
+            let revoke = move |s: &dyn Store| s.revoke_token(&a, &jti, NOW).unwrap();
+            ("token", token, Box::new(revoke), Revoked)
+        }
+        1 => {
+            // Revoking a session also revokes its tokens, which the ledger
+            // check reports first.
+            let token = f.issue(
+                "a1",
+                &f.claims_for(&f.a, "u-alice", "s-revoked", "mail-app"),
+            );
+            let revoke = move |s: &dyn Store| s.revoke_session(&a, "s-revoked", NOW).unwrap();
+            ("session", token, Box::new(revoke), Revoked)
+        }
+        2 => {
+            let token = f.issue(
+                "a1",
+                &f.claims_for(&f.a, "u-mallory", "s-mallory", "mail-app"),
+            );
+            let revoke = move |s: &dyn Store| s.set_user_enabled(&a, "u-mallory", false).unwrap();
+            ("user", token, Box::new(revoke), UserDisabled)
+        }
+        3 => {
+            let token = f.issue(
+                "a1",
+                &f.claims_for(&f.a, "u-alice", "s-blocked", "blocked-app"),
+            );
+            let revoke =
+                move |s: &dyn Store| s.set_client_blocked(&a, "blocked-app", true).unwrap();
+            ("client", token, Box::new(revoke), ClientBlocked)
+        }
+        _ => {
+            let token = f.issue("a-es", &f.alice());
+            let revoke = move |s: &dyn Store| {
+                s.compromise_key(&a, "a-es", NOW).unwrap();
+            };
+            ("key", token, Box::new(revoke), KeyCompromised)
+        }
+    }
+}
+
+const REVOCATION_KINDS: usize = 5;
+
+#[test]
+fn snapshots_serve_changes_made_elsewhere_only_until_the_next_refresh() {
+    // The cache is off, so only the store's ledger snapshots can serve
+    // stale state. They follow the verified-token cache's rule: a change
+    // another process (here the CLI's own handle) makes takes effect when a
+    // refresh sees the counters move, and not before.
+    let f = Fixture::new();
+    let cli = f.open_store();
+    let verifier = f.verifier_on(&f.store, 0);
+    for kind in 0..REVOCATION_KINDS {
+        let (name, token, revoke, reason) = revocation(&f, kind);
+        verifier.refresh().unwrap();
+        verifier.verify(&token, &bearer()).unwrap();
+        revoke(cli.as_ref());
+        verifier
+            .verify(&token, &bearer())
+            .unwrap_or_else(|r| panic!("{name}: {r:?} before the refresh"));
+        verifier.refresh().unwrap();
+        let rejection = verifier.verify(&token, &bearer()).unwrap_err();
+        assert_eq!(rejection.reason, reason, "{name}");
+    }
+}
+
+#[test]
+fn snapshots_never_serve_changes_made_through_the_same_store() {
+    // A change through the verifier's own store handle, as the server's
+    // revocation endpoints make, drops the snapshots at once: no refresh is
+    // needed, and the reason is the one the database gives another handle.
+    let f = Fixture::new();
+    let verifier = f.verifier_on(&f.store, 0);
+    let elsewhere = f.verifier_on(&f.open_store(), 0);
+    for kind in 0..REVOCATION_KINDS {
+        let (name, token, revoke, reason) = revocation(&f, kind);
+        verifier.refresh().unwrap();
+        elsewhere.refresh().unwrap();
+        verifier.verify(&token, &bearer()).unwrap();
+        revoke(f.store.as_ref());
+        let here = verifier.verify(&token, &bearer()).unwrap_err().reason;
+        let there = elsewhere.verify(&token, &bearer()).unwrap_err().reason;
+        assert_eq!(here, there, "{name}");
+        // Until a refresh reloads the ring, a compromised key's tokens are
+        // refused by the ledger, where the compromise revoked them.
+        let expect = if reason == KeyCompromised {
+            Revoked
+        } else {
+            reason
+        };
+        assert_eq!(here, expect, "{name}");
+    }
+}
+
+#[test]
+fn invalidate_stops_trusting_snapshots_until_the_next_refresh() {
+    let f = Fixture::new();
+    let cli = f.open_store();
+    let verifier = f.verifier_on(&f.store, 0);
+    let claims = f.alice();
+    let token = f.issue("a1", &claims);
+    verifier.verify(&token, &bearer()).unwrap();
+    cli.revoke_token(&f.a, claims["jti"].as_str().unwrap(), NOW)
+        .unwrap();
+    verifier.invalidate();
+    assert_eq!(
+        verifier.verify(&token, &bearer()).unwrap_err().reason,
+        Revoked
+    );
+    // A token minted after the refresh has a trusted snapshot again.
+    verifier.refresh().unwrap();
+    let claims = f.alice();
+    let token = f.issue("a1", &claims);
+    cli.revoke_token(&f.a, claims["jti"].as_str().unwrap(), NOW)
+        .unwrap();
+    verifier
+        .verify(&token, &bearer())
+        .expect("served from the snapshot");
+}
+
+#[test]
+fn a_snapshot_taken_after_a_change_not_yet_seen_is_not_trusted() {
+    // The CLI revokes a token; before the verifier's refresh notices, the
+    // server mints another in the same session. Its snapshot carries the
+    // newer counters, so it is not trusted yet: the database answers.
+    let f = Fixture::new();
+    let cli = f.open_store();
+    let verifier = f.verifier_on(&f.store, 0);
+    let first = f.alice();
+    f.issue("a1", &first);
+    cli.revoke_token(&f.a, first["jti"].as_str().unwrap(), NOW)
+        .unwrap();
+    let claims = f.alice();
+    let token = f.issue("a1", &claims);
+    let jti = claims["jti"].as_str().unwrap();
+    let snapshot = f.store.recorded_ledger_entry(&f.a, jti).unwrap();
+    assert_eq!(snapshot.epochs, f.store.epochs().unwrap());
+    // Revoked through the CLI as well: only the database knows.
+    cli.revoke_token(&f.a, jti, NOW).unwrap();
+    assert_eq!(
+        verifier.verify(&token, &bearer()).unwrap_err().reason,
+        Revoked
     );
 }

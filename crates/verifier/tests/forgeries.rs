@@ -12,7 +12,7 @@ use stormproof_keys::{SecretKey, Signer};
 use stormproof_store::TokenKind;
 use stormproof_types::Alg;
 use stormproof_verifier::RejectReason::{self, *};
-use stormproof_verifier::{AuthScheme, RequestContext};
+use stormproof_verifier::{AuthScheme, RequestContext, VerifierConfig};
 
 /// How a case presents its token.
 enum As {
@@ -57,28 +57,9 @@ fn forged_and_malformed_tokens_are_refused_with_their_exact_reason() {
     let f = Fixture::new();
     let a1 = || f.header("a1");
 
-    // A genuine token, whose parts the forgeries below reuse.
-    let genuine_claims = f.alice();
-    let genuine = f.issue("a1", &genuine_claims);
-    let other_genuine = f.issue("a1", &f.alice());
-    let mut sig = signature_of(&genuine);
-    sig[10] ^= 1;
-    let flipped = with_signature(&genuine, &sig);
-    let truncated = with_signature(&genuine, &signature_of(&genuine)[..63]);
-    let swapped = with_signature(&genuine, &signature_of(&other_genuine));
-    let (g_header, g_rest) = genuine.split_once('.').unwrap();
-
-    // The attacker's own key, never registered anywhere.
-    let attacker = SecretKey::generate(Alg::EdDsa);
-
-    // Re-signed genuine claims, edited.
-    let edited = |field: &str, value: serde_json::Value| {
-        let mut c = genuine_claims.clone();
-        c[field] = value;
-        c
-    };
-
-    // A state for each store-side refusal, each on its own entities.
+    // A state for each store-side refusal, each on its own entities. First:
+    // each change drops the store's ledger snapshots, and the genuine tokens
+    // below must keep theirs.
     let revoked_claims = f.alice();
     let revoked = f.issue("a1", &revoked_claims);
     f.store
@@ -104,6 +85,28 @@ fn forged_and_malformed_tokens_are_refused_with_their_exact_reason() {
         "a1",
         &f.claims_for(&f.a, "u-alice", "s-blocked", "blocked-app"),
     );
+
+    // A genuine token, whose parts the forgeries below reuse.
+    let genuine_claims = f.alice();
+    let genuine = f.issue("a1", &genuine_claims);
+    let other_genuine = f.issue("a1", &f.alice());
+    let mut sig = signature_of(&genuine);
+    sig[10] ^= 1;
+    let flipped = with_signature(&genuine, &sig);
+    let truncated = with_signature(&genuine, &signature_of(&genuine)[..63]);
+    let swapped = with_signature(&genuine, &signature_of(&other_genuine));
+    let (g_header, g_rest) = genuine.split_once('.').unwrap();
+
+    // The attacker's own key, never registered anywhere.
+    let attacker = SecretKey::generate(Alg::EdDsa);
+
+    // Re-signed genuine claims, edited.
+    let edited = |field: &str, value: serde_json::Value| {
+        let mut c = genuine_claims.clone();
+        c[field] = value;
+        c
+    };
+
     let refresh_claims = f.alice();
     f.record_kind("a1", &refresh_claims, TokenKind::Refresh);
 
@@ -265,41 +268,55 @@ fn forged_and_malformed_tokens_are_refused_with_their_exact_reason() {
         dpop_case("dpop_scheme_unbound_token", other_genuine.clone(), Some(proof(&holder, "GET", RESOURCE, Some(&other_genuine), NOW)), DpopMismatch),
     ];
 
-    let mut failures = Vec::new();
-    for case in &cases {
-        let request = match &case.present {
-            As::Bearer => bearer(),
-            As::Dpop(proof) => dpop_request(proof.as_deref()),
-            As::BearerWithProof(proof) => RequestContext {
-                dpop: Some(proof),
-                scheme: AuthScheme::Bearer,
-                ..bearer()
-            },
-        };
-        match f.verifier.verify(&case.token, &request) {
-            Ok(_) => failures.push(format!(
-                "{}: accepted, expected {:?}",
-                case.name, case.expect
-            )),
-            Err(r) if r.reason != case.expect => failures.push(format!(
-                "{}: got {:?}, expected {:?}",
-                case.name, r.reason, case.expect
-            )),
-            Err(_) => {}
+    // Every case twice: by the fixture's verifier, on the store handle that
+    // recorded the tokens, which checks the ledger against the handle's
+    // snapshots once a refresh has seen the current counters; and by a
+    // verifier on another handle, which reads the database. Both must give
+    // the same exact reason.
+    f.verifier.refresh().unwrap();
+    let genuine_jti = genuine_claims["jti"].as_str().unwrap();
+    assert!(f.store.recorded_ledger_entry(&f.a, genuine_jti).is_some());
+    let elsewhere = f.verifier_on(&f.open_store(), VerifierConfig::default().cache_capacity);
+    elsewhere
+        .verify(&bound, &dpop_request(Some(&used_proof)))
+        .expect("the bound token verifies once");
+    for (path, verifier) in [("snapshot", &f.verifier), ("database", &elsewhere)] {
+        let mut failures = Vec::new();
+        for case in &cases {
+            let request = match &case.present {
+                As::Bearer => bearer(),
+                As::Dpop(proof) => dpop_request(proof.as_deref()),
+                As::BearerWithProof(proof) => RequestContext {
+                    dpop: Some(proof),
+                    scheme: AuthScheme::Bearer,
+                    ..bearer()
+                },
+            };
+            match verifier.verify(&case.token, &request) {
+                Ok(_) => failures.push(format!(
+                    "{}: accepted, expected {:?}",
+                    case.name, case.expect
+                )),
+                Err(r) if r.reason != case.expect => failures.push(format!(
+                    "{}: got {:?}, expected {:?}",
+                    case.name, r.reason, case.expect
+                )),
+                Err(_) => {}
+            }
         }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
-    assert!(cases.len() >= 25);
+        assert!(
+            failures.is_empty(),
+            "{path}: {} of {} cases failed:\n{}",
+            failures.len(),
+            cases.len(),
+            failures.join("\n")
+        );
 
-    // Each rejection was counted exactly once.
-    let counted: u64 = f.verifier.rejection_counts().iter().map(|(_, n)| n).sum();
-    assert_eq!(counted, cases.len() as u64);
+        // Each rejection was counted exactly once.
+        let counted: u64 = verifier.rejection_counts().iter().map(|(_, n)| n).sum();
+        assert_eq!(counted, cases.len() as u64, "{path}");
+    }
+    assert!(cases.len() >= 25);
 }
 
 #[test]
@@ -317,6 +334,117 @@ fn forged_token_rejections_carry_the_presented_claims() {
     assert_eq!(rejection.session.as_deref(), Some("s-alice"));
     assert_eq!(rejection.to_string(), "cross_tenant_key");
     assert!(rejection.reason.is_forgery());
+}
+
+/// What a rejection reports, on one line: the reason, then the tenant, kid,
+/// jti, sub, client_id and sid it carries ("-" when absent).
+fn report(rejection: &stormproof_verifier::Rejection) -> String {
+    let field = |value: Option<&str>| value.unwrap_or("-").to_owned();
+    [
+        rejection.reason.as_str().to_owned(),
+        field(rejection.tenant.as_ref().map(|t| t.as_str())),
+        field(rejection.kid.as_deref()),
+        field(rejection.jti.as_deref()),
+        field(rejection.subject.as_deref()),
+        field(rejection.client_id.as_deref()),
+        field(rejection.session.as_deref()),
+    ]
+    .join(" ")
+}
+
+#[test]
+fn rejections_report_what_was_presented_up_to_the_failing_step() {
+    // Claims become part of the report only once they have been parsed, and
+    // the tenant is the issuer's once `iss` names one (else `tid`'s).
+    let f = Fixture::new();
+    let alice = |jti: &str| f.alice().tap_set("jti", jti);
+    let long = "x".repeat(300);
+    let truncated = format!(
+        "never_issued alpha a1 {0} {0} mail-app s-alice",
+        &long[..256]
+    );
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("garbage", "garbage".into(), "malformed - - - - - -"),
+        (
+            "alg none",
+            f.sign(
+                "a1",
+                &json!({"alg": "none", "typ": "at+jwt", "kid": "a1"}),
+                &alice("j1"),
+            ),
+            "alg_none - a1 - - - -",
+        ),
+        (
+            "wrong typ",
+            f.sign(
+                "a1",
+                &json!({"alg": "EdDSA", "typ": "JWT", "kid": "a1"}),
+                &alice("j2"),
+            ),
+            "wrong_type - a1 - - - -",
+        ),
+        (
+            "claims unparseable",
+            sign_raw(
+                f.secret("a1"),
+                r#"{"alg":"EdDSA","typ":"at+jwt","kid":"a1"}"#,
+                r#"{"sub":1}"#,
+            ),
+            "malformed - a1 - - - -",
+        ),
+        (
+            "foreign issuer, tenant from tid",
+            f.sign(
+                "a1",
+                &f.header("a1"),
+                &alice("j3").tap_set("iss", "https://evil.example/t/alpha"),
+            ),
+            "unknown_issuer alpha a1 j3 u-alice mail-app s-alice",
+        ),
+        (
+            "foreign issuer, unusable tid",
+            f.sign(
+                "a1",
+                &f.header("a1"),
+                &alice("j4")
+                    .tap_set("iss", "https://evil.example")
+                    .tap_set("tid", "Alpha"),
+            ),
+            "unknown_issuer - a1 j4 u-alice mail-app s-alice",
+        ),
+        (
+            "tid of another tenant, tenant from iss",
+            f.sign("a1", &f.header("a1"), &alice("j5").tap_set("tid", "beta")),
+            "tenant_mismatch alpha a1 j5 u-alice mail-app s-alice",
+        ),
+        (
+            "missing kid",
+            f.sign(
+                "a1",
+                &json!({"alg": "EdDSA", "typ": "at+jwt"}),
+                &alice("j6"),
+            ),
+            "missing_kid alpha - j6 u-alice mail-app s-alice",
+        ),
+        (
+            "never issued",
+            f.sign("a1", &f.header("a1"), &alice("j7")),
+            "never_issued alpha a1 j7 u-alice mail-app s-alice",
+        ),
+        (
+            "long claims are truncated",
+            f.sign(
+                "a1",
+                &f.header("a1"),
+                &alice(&long).tap_set("sub", long.clone()),
+            ),
+            &truncated,
+        ),
+    ];
+    for (name, token, expect) in &cases {
+        let rejection = f.verify_bearer(token).unwrap_err();
+        assert_eq!(report(&rejection), *expect, "{name}");
+    }
 }
 
 /// Setting one more claim in a chain.

@@ -24,7 +24,7 @@ pub const RESOURCE: &str = "http://127.0.0.1:8080/jmap";
 pub const DAY: i64 = 86_400;
 
 pub struct Fixture {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pub store: Arc<dyn Store>,
     pub clock: ManualClock,
     pub verifier: Verifier,
@@ -222,7 +222,7 @@ impl Fixture {
 
         let verifier = new_verifier(&store, &clock, None);
         Self {
-            _dir: dir,
+            dir,
             store,
             clock,
             verifier,
@@ -239,6 +239,24 @@ impl Fixture {
             new_verifier(&self.store, &self.clock, Some(sink.clone())),
             sink,
         )
+    }
+
+    /// Another handle on the fixture's database, as another process (the
+    /// CLI, another node) opens it: it shares the data but none of the
+    /// handle's memory, such as its ledger snapshots.
+    pub fn open_store(&self) -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open(self.dir.path()).unwrap())
+    }
+
+    /// A verifier on `store` with a cache of `cache_capacity` tokens.
+    pub fn verifier_on(&self, store: &Arc<dyn Store>, cache_capacity: usize) -> Verifier {
+        let config = VerifierConfig {
+            public_url: URL.into(),
+            audience: URL.into(),
+            cache_capacity,
+            ..VerifierConfig::default()
+        };
+        Verifier::new(store.clone(), Arc::new(self.clock.clone()), config, None).unwrap()
     }
 
     pub fn secret(&self, kid: &str) -> &SecretKey {
