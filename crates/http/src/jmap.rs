@@ -17,7 +17,8 @@ use serde_json::json;
 use stormproof_jmap::{Access, Caller, ErrorKind};
 use stormproof_verifier::Principal;
 
-use crate::{AppState, Authenticated};
+use crate::extract::ClientInfo;
+use crate::{AppState, Authenticated, audit};
 
 /// The scope a token needs to reach mail.
 pub const MAIL_SCOPE: &str = "mail";
@@ -48,7 +49,7 @@ pub(crate) fn routes(max_request: usize, max_upload: usize) -> Router<AppState> 
         .route("/jmap/eventsource", get(event_source))
 }
 
-fn problem(status: StatusCode, kind: &str, detail: &str) -> Response {
+pub(crate) fn problem(status: StatusCode, kind: &str, detail: &str) -> Response {
     let mut response = (
         status,
         axum::Json(json!({"type": kind, "status": status.as_u16(), "detail": detail})),
@@ -97,24 +98,6 @@ fn caller(state: &AppState, principal: &Principal) -> Result<Caller, Response> {
     })
 }
 
-/// Records what a response is about to reveal. The durable, tamper-evident
-/// audit log will take this place; until then it is a structured log line.
-fn record_access(principal: &Principal, accessed: &[Access]) {
-    for access in accessed {
-        tracing::info!(
-            message = "mail accessed",
-            tenant = %principal.tenant(),
-            client_id = principal.client_id(),
-            sid = principal.session_id(),
-            jti = principal.token_id(),
-            operation = %access.operation,
-            account_id = %access.account_id,
-            items = access.email_ids.len() + access.blob_ids.len(),
-            content = access.content,
-        );
-    }
-}
-
 fn jmap(state: &AppState) -> Result<&stormproof_jmap::Jmap, Response> {
     state
         .jmap
@@ -136,6 +119,7 @@ async fn session(
 async fn api(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    ClientInfo(info): ClientInfo,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let caller = match caller(&state, &principal) {
@@ -165,7 +149,8 @@ async fn api(
         return StatusCode::NOT_FOUND.into_response();
     };
     // Method calls read and write the store and may sync to disk.
-    let response = match tokio::task::spawn_blocking(move || jmap.api(&caller, &body)).await {
+    let for_call = caller.clone();
+    let response = match tokio::task::spawn_blocking(move || jmap.api(&for_call, &body)).await {
         Ok(response) => response,
         Err(_) => {
             return problem(
@@ -175,7 +160,11 @@ async fn api(
             );
         }
     };
-    record_access(&principal, &response.accessed);
+    // Write-ahead: the record is durable before any of the body leaves.
+    let events = audit::request_events(&principal, &caller, &info, &response.accessed);
+    if let Err(refusal) = audit::record(&state, events).await {
+        return refusal;
+    }
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut http = (status, axum::Json(response.body)).into_response();
     http.headers_mut().insert(
@@ -239,6 +228,7 @@ struct DownloadQuery {
 async fn download(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    ClientInfo(info): ClientInfo,
     Path((account_id, blob_id, name)): Path<(String, String, String)>,
     Query(query): Query<DownloadQuery>,
 ) -> Response {
@@ -249,14 +239,23 @@ async fn download(
     let Some(jmap) = state.jmap.clone() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let (account, blob) = (account_id.clone(), blob_id.clone());
-    let result = tokio::task::spawn_blocking(move || jmap.download(&caller, &account, &blob)).await;
+    let (account, blob, for_call) = (account_id.clone(), blob_id.clone(), caller.clone());
+    let result =
+        tokio::task::spawn_blocking(move || jmap.download(&for_call, &account, &blob)).await;
     let bytes = match result {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(error)) => return blob_error(error.kind),
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
-    record_access(&principal, &[Access::download(&account_id, &blob_id)]);
+    let events = audit::request_events(
+        &principal,
+        &caller,
+        &info,
+        &[Access::download(&account_id, &blob_id)],
+    );
+    if let Err(refusal) = audit::record(&state, events).await {
+        return refusal;
+    }
     // The client names the type it wants; anything not a plain media type
     // falls back to octet-stream rather than reaching the header verbatim.
     let content_type = query

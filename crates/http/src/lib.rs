@@ -15,6 +15,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod audit;
 mod extract;
 mod jmap;
 mod oidc;
@@ -34,6 +35,7 @@ use serde_json::json;
 use stormproof_identity::Issuer;
 use stormproof_verifier::Verifier;
 
+pub use audit::{AUDIT_SCOPE, AuditState, mail_access_events};
 pub use extract::{Authenticated, ClientInfo};
 
 /// The largest request body any endpoint accepts. OAuth forms are small; a
@@ -51,16 +53,28 @@ pub struct AppState {
     pub logins: Arc<oidc::PendingLogins>,
     /// JMAP, when mail is served.
     pub jmap: Option<Arc<stormproof_jmap::Jmap>>,
+    /// The audit log. Not optional: no handler can run without it.
+    pub audit: AuditState,
+    /// More counters for `/metrics`, from the stages behind the fronts.
+    pub metrics: Vec<Arc<dyn MetricsSource>>,
+}
+
+/// Something with Prometheus counters to show at `/metrics`.
+pub trait MetricsSource: Send + Sync + std::fmt::Debug {
+    /// Appends its text exposition to `out`.
+    fn render(&self, out: &mut String);
 }
 
 impl AppState {
-    /// Wires the issuer and verifier into handler state.
-    pub fn new(issuer: Arc<Issuer>, verifier: Arc<Verifier>) -> Self {
+    /// Wires the issuer, verifier and audit log into handler state.
+    pub fn new(issuer: Arc<Issuer>, verifier: Arc<Verifier>, audit: AuditState) -> Self {
         Self {
             issuer,
             verifier,
             logins: Arc::default(),
             jmap: None,
+            audit,
+            metrics: Vec::new(),
         }
     }
 
@@ -84,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .unwrap_or((MAX_BODY, MAX_BODY));
     Router::new()
         .merge(jmap::routes(max_request, max_upload))
+        .merge(audit::routes())
         .route("/api/whoami", get(whoami))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
@@ -135,6 +150,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "stormproof_token_rejections_total{{reason=\"{}\"}} {count}",
             reason.as_str()
         );
+    }
+    for source in &state.metrics {
+        source.render(&mut body);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

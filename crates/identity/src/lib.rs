@@ -54,6 +54,10 @@ pub const MASTER_KEY_FILE: &str = "master.key";
 /// Scopes a client may ask for.
 pub const SUPPORTED_SCOPES: &[&str] = &["openid", "email", "profile", "offline_access", "mail"];
 
+/// Scopes only an operator can mint (`stormproof token issue`), never an
+/// OAuth grant: `audit` reads the tenant's audit log.
+pub const OPERATOR_SCOPES: &[&str] = &["audit"];
+
 /// Where new signing keys are generated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KeyBackendChoice {

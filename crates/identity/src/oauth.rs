@@ -162,9 +162,19 @@ pub struct DeviceAuthorization {
 
 /// Normalises and checks a requested scope against what Stormproof offers.
 pub(crate) fn check_scope(scope: &str) -> Result<String, OAuthError> {
+    check_scope_in(scope, &[SUPPORTED_SCOPES])
+}
+
+/// The same, for a token an operator mints, which may also carry
+/// [`OPERATOR_SCOPES`](crate::OPERATOR_SCOPES).
+pub(crate) fn check_operator_scope(scope: &str) -> Result<String, OAuthError> {
+    check_scope_in(scope, &[SUPPORTED_SCOPES, crate::OPERATOR_SCOPES])
+}
+
+fn check_scope_in(scope: &str, allowed: &[&[&str]]) -> Result<String, OAuthError> {
     let mut granted: Vec<&str> = Vec::new();
     for item in scope.split_ascii_whitespace() {
-        if !SUPPORTED_SCOPES.contains(&item) {
+        if !allowed.iter().any(|set| set.contains(&item)) {
             return Err(OAuthError::new(
                 "invalid_scope",
                 format!("unsupported scope {item}"),
@@ -402,6 +412,7 @@ impl Issuer {
             jkt,
             parent,
         } = issue;
+        let refreshed = parent.is_some();
         let scope = scope.as_str();
         let session = self
             .store
@@ -429,6 +440,13 @@ impl Issuer {
         let refresh = self
             .issue_refresh(&refresh_grant, info)
             .map_err(OAuthError::server)?;
+        self.security_event(
+            Some(tenant),
+            "token_issued",
+            if refreshed { "refresh" } else { "grant" },
+            json!({"jti": access.jti, "user": session.subject, "sid": session.sid, "client_id": client.client_id, "scope": scope}),
+            Some(info),
+        );
         let id_token = if has_scope(scope, "openid") {
             Some(
                 self.issue_id_token(&session, &client.client_id, nonce, &access.token)
@@ -783,6 +801,13 @@ impl Issuer {
                 info,
             )
             .map_err(OAuthError::server)?;
+        self.security_event(
+            Some(tenant),
+            "token_issued",
+            "client_credentials",
+            json!({"jti": access.jti, "client_id": client.client_id, "scope": scope}),
+            Some(info),
+        );
         Ok(TokenResponse {
             access_token: access.token,
             token_type: Self::token_type(&jkt),
@@ -892,6 +917,8 @@ mod tests {
             ("openid  openid mail", Ok("openid mail")),
             ("", Ok("")),
             ("openid admin", Err("invalid_scope")),
+            // Reading the audit log is an operator's grant, never OAuth's.
+            ("openid audit", Err("invalid_scope")),
         ];
         for (input, expect) in cases {
             let got = check_scope(input);
@@ -901,6 +928,11 @@ mod tests {
                 "{input}"
             );
         }
+        assert_eq!(
+            check_operator_scope("audit mail").ok().as_deref(),
+            Some("audit mail")
+        );
+        assert!(check_operator_scope("admin").is_err());
     }
 
     #[test]

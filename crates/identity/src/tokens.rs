@@ -240,7 +240,8 @@ impl Issuer {
                 "client {client_id} requires DPoP-bound tokens"
             )));
         }
-        let scope = crate::oauth::check_scope(scope).map_err(|e| invalid(e.error_description))?;
+        let scope =
+            crate::oauth::check_operator_scope(scope).map_err(|e| invalid(e.error_description))?;
         let request = RequestInfo {
             ip: None,
             user_agent: Some("stormproof-cli".into()),

@@ -615,11 +615,17 @@ pub(crate) fn import(ctx: &mut Ctx<'_>, mut args: Args) -> Result<Value, MethodE
         .map(|m| m.id)
         .collect();
     let (mut created, mut not_created) = (Map::new(), Map::new());
+    // Importing reads an uploaded blob's content into the mailbox.
+    let mut access = Access::new("Email/import", &account.account_id, true);
     for (cid, object) in &emails {
         match import_one(ctx, &account, &mailbox_ids, object) {
             Ok(value) => {
                 if let Some(id) = value.get("id").and_then(Value::as_str) {
                     ctx.created_ids.insert(cid.clone(), id.to_owned());
+                    access.email_ids.push(id.to_owned());
+                }
+                if let Some(blob) = value.get("blobId").and_then(Value::as_str) {
+                    access.blob_ids.push(blob.to_owned());
                 }
                 created.insert(cid.clone(), value);
             }
@@ -627,6 +633,9 @@ pub(crate) fn import(ctx: &mut Ctx<'_>, mut args: Args) -> Result<Value, MethodE
                 not_created.insert(cid.clone(), error.to_json());
             }
         }
+    }
+    if !access.email_ids.is_empty() {
+        ctx.record(access);
     }
     let after = ctx.account(&account.account_id)?;
     Ok(json!({

@@ -170,7 +170,8 @@ pub struct Caller {
 /// `Email/parse`, `Email/query`, `Thread/get`, `SearchSnippet/get` and
 /// `EmailSubmission/get` call, listing everything it returned; one per
 /// `EmailSubmission/set` that read emails to send them, listing those
-/// emails; and one per download. Mailbox metadata and `/changes` id lists
+/// emails; one per `Email/import`, listing the emails it created from
+/// uploaded blobs; and one per download. Mailbox metadata and `/changes` id lists
 /// are not recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Access {

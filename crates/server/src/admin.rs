@@ -62,6 +62,14 @@ pub fn run(data: &Path, config: &Config, command: Command) -> anyhow::Result<()>
             println!("revoked session {sid}");
             Ok(())
         }
+        Command::Alerts(command) => crate::incident::alerts(&store, command),
+        Command::Revoke(args) => crate::incident::revoke(data, config, &issuer, args),
+        Command::Report(crate::cli::ReportCommand::Exposure(args)) => {
+            crate::incident::exposure_report(data, config, &issuer, args)
+        }
+        Command::Audit(_) | Command::Detect(_) | Command::Demo(_) => {
+            bail!("not an admin command")
+        }
     }
 }
 

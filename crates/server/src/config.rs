@@ -34,6 +34,91 @@ pub struct Config {
     /// `[dns]`.
     #[serde(default)]
     pub dns: DnsSection,
+    /// `[audit]`.
+    #[serde(default)]
+    pub audit: AuditSection,
+    /// `[detect]`: the detection engine and its detectors.
+    #[serde(default)]
+    pub detect: stormproof_detect::DetectConfig,
+    /// `[alerts]`.
+    #[serde(default)]
+    pub alerts: AlertsSection,
+    /// `[response]`.
+    #[serde(default)]
+    pub response: ResponseSection,
+}
+
+/// `[alerts]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    /// `[[alerts.sinks]]`: `url` is a webhook (`https://`), syslog
+    /// (`syslog+udp://`, `syslog+tcp://`) or `mailbox:` (the tenant's
+    /// security contacts).
+    #[serde(default)]
+    pub sinks: Vec<stormproof_respond::alerting::AlertSinkConfig>,
+}
+
+/// `[response]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseSection {
+    /// Each tenant's security contacts, who receive alerts and notices in
+    /// their mailboxes: `security_contacts = { acme = ["secops@acme.example"] }`.
+    #[serde(default)]
+    pub security_contacts: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl ResponseSection {
+    /// The contacts as parsed addresses.
+    pub fn contacts(
+        &self,
+    ) -> anyhow::Result<std::collections::BTreeMap<String, Vec<stormproof_types::Email>>> {
+        self.security_contacts
+            .iter()
+            .map(|(tenant, list)| {
+                let parsed = list
+                    .iter()
+                    .map(|a| {
+                        stormproof_types::Email::parse(a)
+                            .with_context(|| format!("response.security_contacts.{tenant}: {a:?}"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                Ok((tenant.clone(), parsed))
+            })
+            .collect()
+    }
+}
+
+/// `[audit]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// How long records are kept, e.g. `"400d"` (the default); at least
+    /// `"180d"`.
+    #[serde(default, with = "humantime_serde_opt")]
+    pub retention: Option<Duration>,
+    /// Streaming sinks, `[[audit.sinks]]`: `url` (`syslog+udp://`,
+    /// `syslog+tcp://`, `https://`) and `format` (`json` or `ocsf`).
+    #[serde(default)]
+    pub sinks: Vec<stormproof_audit::sinks::SinkConfig>,
+}
+
+/// The default audit retention: 400 days.
+pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(400 * 86_400);
+
+/// The shortest audit retention accepted: 180 days.
+pub const MIN_AUDIT_RETENTION: Duration = Duration::from_secs(180 * 86_400);
+
+impl AuditSection {
+    /// The retention in force, refusing one below the minimum.
+    pub fn retention(&self) -> anyhow::Result<Duration> {
+        let retention = self.retention.unwrap_or(DEFAULT_AUDIT_RETENTION);
+        if retention < MIN_AUDIT_RETENTION {
+            bail!("audit.retention must be at least 180d");
+        }
+        Ok(retention)
+    }
 }
 
 /// `[dns]`.

@@ -3,9 +3,14 @@
 //! messages; it holds no logic of its own beyond that.
 
 mod admin;
+mod audit;
 mod cli;
 mod config;
+mod demo;
+mod detection;
+mod incident;
 mod serve;
+mod webhook_receiver;
 
 use std::process::ExitCode;
 
@@ -41,6 +46,18 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => {
             init_logging("info", json_logs);
             serve::run(&cli.data, config, args)
+        }
+        cli::Command::Audit(command) => {
+            init_logging("warn", json_logs);
+            audit::run(&cli.data, &config, command)
+        }
+        cli::Command::Detect(args) => {
+            init_logging("warn", json_logs);
+            incident::detect(&config, args)
+        }
+        cli::Command::Demo(cli::DemoCommand::Storm0558) => {
+            init_logging("warn", json_logs);
+            demo::storm_0558()
         }
         command => {
             init_logging("warn", json_logs);

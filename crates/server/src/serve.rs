@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use stormproof_http::AppState;
+use stormproof_http::{AppState, AuditState};
 use stormproof_identity::Issuer;
 use stormproof_keys::Pkcs11Token;
 use stormproof_mail::Delivery;
@@ -14,6 +14,8 @@ use stormproof_smtp::{Listener, SmtpContext};
 use stormproof_store::{SqliteStore, Store};
 use stormproof_types::{Clock, SystemClock};
 use stormproof_verifier::{SecurityEventSink, Verifier, VerifierConfig};
+
+use stormproof_respond::alerting::{AlertDispatcher, AlertMetrics, AlertSinkConfig, SinkContext};
 
 use crate::cli::ServeArgs;
 use crate::config::Config;
@@ -130,7 +132,36 @@ pub fn run(data: &Path, config: Config, args: ServeArgs) -> anyhow::Result<()> {
         Some(events),
     )?);
 
+    let audit_log = crate::audit::open_log(data, &crate::audit::origin(&public_url))?;
+    let audit_dir = crate::audit::audit_dir(data);
+    let retention = config.audit.retention()?;
+    let sinks = config
+        .audit
+        .sinks
+        .iter()
+        .map(|sink| sink.build(&hostname))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sink_hostname = hostname.clone();
+
+    let mut detect_config = config.detect.clone();
+    if let Some(learning) = args.detect_learning {
+        detect_config.learning_window = learning;
+    }
+    let engine = stormproof_detect::Engine::new(&detect_config, store.clone())
+        .context("starting detection")?;
+    let contacts = Arc::new(config.response.contacts()?);
+    let mut alert_sinks = config.alerts.sinks.clone();
+    if let Some(url) = args.alert_webhook.clone() {
+        alert_sinks.push(AlertSinkConfig { url });
+    }
+    if !contacts.is_empty() && !alert_sinks.iter().any(|s| s.url == "mailbox:") {
+        alert_sinks.push(AlertSinkConfig {
+            url: "mailbox:".into(),
+        });
+    }
+
     let delivery = Delivery::open(store.clone(), data).context("opening mail delivery")?;
+    let notices = delivery.clone();
     let jmap = stormproof_jmap::Jmap::new(
         store.clone(),
         delivery.clone(),
@@ -160,6 +191,7 @@ pub fn run(data: &Path, config: Config, args: ServeArgs) -> anyhow::Result<()> {
             ),
             hostname,
             clock: clock.clone(),
+            audit: audit_log.clone(),
         }))
     } else {
         None
@@ -205,8 +237,52 @@ pub fn run(data: &Path, config: Config, args: ServeArgs) -> anyhow::Result<()> {
             }
         });
 
-        let state = AppState::new(issuer, verifier).with_jmap(jmap);
+        let alert_metrics = Arc::new(AlertMetrics::default());
+        let dispatcher = AlertDispatcher::spawn(
+            &alert_sinks,
+            SinkContext {
+                store: store.clone(),
+                delivery: notices.clone(),
+                contacts: contacts.clone(),
+                hostname: sink_hostname.clone(),
+            },
+            alert_metrics.clone(),
+        )?;
+        tokio::spawn(crate::detection::run(
+            engine,
+            audit_log.clone(),
+            crate::detection::DetectionContext {
+                store: store.clone(),
+                issuer: issuer.clone(),
+                verifier: verifier.clone(),
+                delivery: notices,
+                dispatcher,
+                contacts,
+                audit_dir: audit_dir.clone(),
+            },
+        ));
+
+        tokio::spawn(crate::audit::run_background(
+            store.clone(),
+            audit_log.clone(),
+            retention,
+        ));
+        for sink in sinks {
+            tokio::spawn(sink.run(audit_log.clone(), audit_dir.clone()));
+        }
+
+        let audit = AuditState { log: audit_log.clone(), dir: audit_dir };
+        let mut state = AppState::new(issuer, verifier, audit).with_jmap(jmap);
+        state.metrics.push(Arc::new(AlertCounters(alert_metrics)));
         stormproof_http::serve(listener, state, shutdown_signal()).await.context("serving HTTP")?;
+        // Whatever the outbox still holds, then a final checkpoint.
+        let closing = audit_log.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            crate::audit::import_outbox(store.as_ref(), &closing)?;
+            closing.close()?;
+            anyhow::Ok(())
+        })
+        .await;
         tracing::info!(message = "stopped");
         Ok(())
     })
@@ -228,4 +304,14 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// The alert counters, shown at `/metrics`.
+#[derive(Debug)]
+struct AlertCounters(Arc<AlertMetrics>);
+
+impl stormproof_http::MetricsSource for AlertCounters {
+    fn render(&self, out: &mut String) {
+        self.0.render(out);
+    }
 }

@@ -28,7 +28,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use stormproof_audit::{AccessKind, Actor, AuditEvent, AuditLog, Outcome, Target as AuditTarget};
 use stormproof_identity::Issuer;
+pub use stormproof_mail::rfc5322_date;
 use stormproof_mail::{Delivery, Target};
 use stormproof_smtp_session::{Config, Credentials, Decision, Event, Mode, Session};
 use stormproof_store::Store;
@@ -103,6 +105,8 @@ pub struct SmtpContext {
     /// `Authentication-Results:` field. `None` checks nothing and records
     /// `none`.
     pub authenticator: Option<Authenticator>,
+    /// Where sign-ins and submissions are recorded.
+    pub audit: AuditLog,
 }
 
 /// Accepts connections on `listener` until the task is dropped.
@@ -138,6 +142,34 @@ struct Recipient {
 #[derive(Debug, Clone)]
 struct Submitter {
     email: Email,
+    tenant: TenantName,
+    user_id: String,
+    /// The OAuth client, session and token, for bearer sign-ins.
+    client_id: Option<String>,
+    session: Option<String>,
+    token: Option<String>,
+}
+
+impl Submitter {
+    fn actor(&self, state: &Connection) -> Actor {
+        Actor {
+            user: Some(self.email.to_string()),
+            user_id: Some(self.user_id.clone()),
+            client_id: self.client_id.clone(),
+            session: self.session.clone(),
+            token: self.token.clone(),
+            ip: Some(state.peer.ip().to_string()),
+            user_agent: None,
+            protocol: "smtp".into(),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 #[derive(Debug)]
@@ -353,21 +385,36 @@ async fn authenticate(
     state: &mut Connection,
     credentials: Credentials,
 ) -> Decision {
-    let ctx = ctx.clone();
+    let for_check = ctx.clone();
     let peer = state.peer.ip().to_string();
     // Password hashing and token checks hit the store: off the reactor.
-    let outcome = tokio::task::spawn_blocking(move || -> Option<Email> {
+    let outcome = tokio::task::spawn_blocking(move || -> Result<Submitter, Option<String>> {
+        let ctx = for_check;
         match credentials {
             Credentials::Plain {
                 authzid,
                 authcid,
                 password,
             } => {
-                let (user, _) = ctx.issuer.check_app_password(&authcid, &password).ok()??;
+                let Some((user, _)) = ctx
+                    .issuer
+                    .check_app_password(&authcid, &password)
+                    .ok()
+                    .flatten()
+                else {
+                    return Err(Some(authcid));
+                };
                 if authzid.is_some_and(|z| Email::parse(&z).ok().as_ref() != Some(&user.email)) {
-                    return None;
+                    return Err(Some(authcid));
                 }
-                Some(user.email)
+                Ok(Submitter {
+                    email: user.email,
+                    tenant: user.tenant,
+                    user_id: user.id,
+                    client_id: None,
+                    session: None,
+                    token: None,
+                })
             }
             Credentials::Bearer { user, token, .. } => {
                 let context = RequestContext {
@@ -379,32 +426,73 @@ async fn authenticate(
                     user_agent: Some("smtp-submission"),
                     mode: VerifyMode::Resource,
                 };
-                let principal = ctx.verifier.verify(&token, &context).ok()?;
+                // A refused token is already recorded by the verifier.
+                let principal = ctx.verifier.verify(&token, &context).map_err(|_| None)?;
                 if !principal.has_scope("mail") {
-                    return None;
+                    return Err(user);
                 }
                 let record = ctx
                     .store
                     .user_by_id(principal.tenant(), principal.subject())
-                    .ok()??;
+                    .ok()
+                    .flatten()
+                    .ok_or(None)?;
                 if user.is_some_and(|hint| Email::parse(&hint).ok().as_ref() != Some(&record.email))
                 {
-                    return None;
+                    return Err(Some(record.email.to_string()));
                 }
-                Some(record.email)
+                Ok(Submitter {
+                    email: record.email,
+                    tenant: record.tenant,
+                    user_id: record.id,
+                    client_id: Some(principal.client_id().to_owned()),
+                    session: Some(principal.session_id().to_owned()),
+                    token: Some(principal.token_id().to_owned()),
+                })
             }
         }
     })
     .await
-    .ok()
-    .flatten();
+    .unwrap_or(Err(None));
     match outcome {
-        Some(email) => {
-            tracing::info!(message = "smtp submission authenticated", %email, peer = %state.peer);
-            state.submitter = Some(Submitter { email });
+        Ok(submitter) => {
+            tracing::info!(message = "smtp submission authenticated", email = %submitter.email, peer = %state.peer);
+            let mut event = AuditEvent::new(
+                now_ms(),
+                "smtp.auth",
+                Outcome::Success,
+                submitter.actor(state),
+            );
+            event.tenant = Some(submitter.tenant.to_string());
+            if let Err(error) = ctx.audit.append(vec![event]).durable().await {
+                tracing::error!(message = "could not record an SMTP sign-in", %error);
+            }
+            state.submitter = Some(submitter);
             Decision::Accept
         }
-        None => Decision::auth_failed(),
+        Err(claimed) => {
+            let actor = Actor {
+                user: claimed,
+                ip: Some(state.peer.ip().to_string()),
+                protocol: "smtp".into(),
+                ..Actor::default()
+            };
+            let mut event = AuditEvent::new(now_ms(), "smtp.auth_failed", Outcome::Failure, actor);
+            event.reason = Some("bad_credentials".into());
+            // The tenant of the address tried, so a tenant sees attempts on
+            // its own users.
+            event.tenant = event
+                .actor
+                .user
+                .as_deref()
+                .and_then(|user| Email::parse(user).ok())
+                .and_then(|email| ctx.issuer.tenant_of(&email).ok())
+                .map(|tenant| tenant.to_string());
+            if let Err(error) = ctx.audit.append(vec![event]).durable().await {
+                tracing::error!(message = "could not record an SMTP sign-in", %error);
+            }
+            Decision::auth_failed()
+        }
     }
 }
 
@@ -458,12 +546,17 @@ async fn deliver(
     // Results claiming our name that came with the message are forgeries;
     // only the field above speaks for this server.
     message.extend_from_slice(&auth::strip_own_results(&data, &ctx.hostname));
-    let ctx = ctx.clone();
+    let message_id = stormproof_mail::parse(&message, now)
+        .ok()
+        .and_then(|parsed| parsed.message_id);
+    let for_delivery = ctx.clone();
     // Delivery syncs to disk; it runs on the blocking pool, and the reply
     // waits for it: 250 is sent only for a durable message.
     let result = tokio::task::spawn_blocking(move || {
+        let ctx = for_delivery;
+        let mut stored = Vec::with_capacity(recipients.len());
         for recipient in &recipients {
-            ctx.delivery.deliver(
+            let email = ctx.delivery.deliver(
                 &recipient.tenant,
                 &recipient.account_id,
                 &message,
@@ -471,13 +564,17 @@ async fn deliver(
                 &[],
                 now,
             )?;
+            stored.push((recipient.account_id.clone(), email.email_id));
         }
-        Ok::<_, stormproof_mail::Error>(recipients.len())
+        Ok::<_, stormproof_mail::Error>(stored)
     })
     .await;
     match result {
-        Ok(Ok(count)) => {
-            tracing::info!(message = "smtp message delivered", recipients = count, peer = %state.peer);
+        Ok(Ok(stored)) => {
+            tracing::info!(message = "smtp message delivered", recipients = stored.len(), peer = %state.peer);
+            if let Some(submitter) = &state.submitter {
+                record_submission(ctx, state, submitter, message_id, &stored).await;
+            }
             Decision::Accept
         }
         Ok(Err(error)) => {
@@ -496,6 +593,40 @@ async fn deliver(
     }
 }
 
+/// Records a submission: who sent which message to which accounts. The
+/// message is already durable, so a failure to record is logged and the
+/// message still acknowledged: answering 451 now would have the client send
+/// it twice.
+async fn record_submission(
+    ctx: &Arc<SmtpContext>,
+    state: &Connection,
+    submitter: &Submitter,
+    message_id: Option<String>,
+    stored: &[(String, String)],
+) {
+    let mut event = AuditEvent::new(
+        now_ms(),
+        "smtp.submission",
+        Outcome::Success,
+        submitter.actor(state),
+    );
+    event.tenant = Some(submitter.tenant.to_string());
+    event.access = AccessKind::Content;
+    event.count = stored.len() as u64;
+    event.target = AuditTarget {
+        items: stored.iter().map(|(_, email)| email.clone()).collect(),
+        mailboxes: Vec::new(),
+        message_ids: message_id.into_iter().collect(),
+        ..AuditTarget::default()
+    };
+    event.detail = serde_json::json!({
+        "recipient_accounts": stored.iter().map(|(account, _)| account).collect::<Vec<_>>(),
+    });
+    if let Err(error) = ctx.audit.append(vec![event]).durable().await {
+        tracing::error!(message = "could not record a submission", %error);
+    }
+}
+
 /// Keeps a client-chosen name printable in a header field.
 fn sanitize(name: &str) -> String {
     let clean: String = name
@@ -508,36 +639,6 @@ fn sanitize(name: &str) -> String {
     } else {
         clean
     }
-}
-
-/// An RFC 5322 date-time in UTC, e.g. `Sun, 29 Nov 2026 13:31:09 +0000`.
-pub fn rfc5322_date(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
-        WEEKDAYS[days.rem_euclid(7) as usize],
-        day,
-        MONTHS[(month - 1).clamp(0, 11) as usize],
-        year,
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 #[cfg(test)]

@@ -24,14 +24,14 @@ use stormproof_types::{Email, TenantName};
 
 use crate::testkit::Server;
 
-const CORE: &str = "urn:ietf:params:jmap:core";
-const MAIL: &str = "urn:ietf:params:jmap:mail";
+pub(crate) const CORE: &str = "urn:ietf:params:jmap:core";
+pub(crate) const MAIL: &str = "urn:ietf:params:jmap:mail";
 
 /// Bounds every wait on the server so that a regression fails the test
 /// rather than hanging it. Never a performance threshold.
 const BOUND: Duration = Duration::from_secs(60);
 
-fn block_on<F: Future>(future: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -41,7 +41,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
 
 /// A `jmap-client` session for `token`. The client itself appends
 /// `/.well-known/jmap`; redirects are followed only to loopback.
-async fn connect(server: &Server, token: &str) -> Client {
+pub(crate) async fn connect(server: &Server, token: &str) -> Client {
     Client::new()
         .credentials(Credentials::bearer(token))
         .follow_redirects(["127.0.0.1"])
@@ -52,7 +52,7 @@ async fn connect(server: &Server, token: &str) -> Client {
 }
 
 /// The user's mail account id, read from the store rather than from JMAP.
-fn account_id(server: &Server, tenant: &str, user: &str) -> String {
+pub(crate) fn account_id(server: &Server, tenant: &str, user: &str) -> String {
     let store = stormproof_store::SqliteStore::open(server.data.path()).expect("store");
     let tenant = TenantName::parse(tenant).expect("tenant");
     let user = store
@@ -67,7 +67,7 @@ fn account_id(server: &Server, tenant: &str, user: &str) -> String {
 }
 
 /// A minimal SMTP client: one message per connection, every reply checked.
-struct Smtp {
+pub(crate) struct Smtp {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
 }
@@ -96,7 +96,7 @@ impl Smtp {
 
     /// Delivers `message` (CRLF lines, none starting with '.') and waits
     /// for the final `250`, which the server sends only once it is stored.
-    fn deliver(address: &str, from: &str, to: &str, message: &str) {
+    pub(crate) fn deliver(address: &str, from: &str, to: &str, message: &str) {
         let stream = TcpStream::connect(address).expect("smtp connect");
         stream.set_read_timeout(Some(BOUND)).expect("timeout");
         let mut smtp = Self {
@@ -117,7 +117,7 @@ impl Smtp {
     }
 }
 
-fn message(subject: &str, body: &str) -> String {
+pub(crate) fn message(subject: &str, body: &str) -> String {
     format!(
         "From: Bob Example <bob@globex.test>\r\nTo: Alice <alice@acme.test>\r\n\
          Subject: {subject}\r\nMessage-ID: <{}@globex.test>\r\n\
@@ -205,7 +205,7 @@ fn expand(template: &str, vars: &[(&str, &str)]) -> String {
 }
 
 /// A raw POST to the API endpoint: status, content type and JSON body.
-fn post_api(server: &Server, token: &str, body: &str) -> (u16, String, Value) {
+pub(crate) fn post_api(server: &Server, token: &str, body: &str) -> (u16, String, Value) {
     let response = server
         .http
         .post(format!("{}/jmap/api", server.url))
@@ -228,7 +228,12 @@ fn post_api(server: &Server, token: &str, body: &str) -> (u16, String, Value) {
 
 /// One method call through raw HTTP; returns the single method response
 /// as (name, arguments) and the whole body as text.
-fn call(server: &Server, token: &str, method: &str, args: Value) -> (String, Value, String) {
+pub(crate) fn call(
+    server: &Server,
+    token: &str,
+    method: &str,
+    args: Value,
+) -> (String, Value, String) {
     let request = json!({"using": [CORE, MAIL], "methodCalls": [[method, args, "c0"]]});
     let (status, _, body) = post_api(server, token, &request.to_string());
     assert_eq!(status, 200, "{method}: {body}");
@@ -239,7 +244,7 @@ fn call(server: &Server, token: &str, method: &str, args: Value) -> (String, Val
 }
 
 /// A GET with a bearer token: status and body bytes.
-fn get(server: &Server, token: &str, url: &str) -> (u16, Vec<u8>) {
+pub(crate) fn get(server: &Server, token: &str, url: &str) -> (u16, Vec<u8>) {
     let response = server.http.get(url).bearer_auth(token).send().expect("GET");
     let status = response.status().as_u16();
     (status, response.bytes().expect("body").to_vec())

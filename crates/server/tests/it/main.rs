@@ -5,8 +5,12 @@
 // helper functions of an integration test crate.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod audit;
 mod contract;
+mod detection;
 mod jmap;
 mod oidc;
 mod smtp;
 mod testkit;
+#[path = "../../src/webhook_receiver.rs"]
+mod webhook_receiver;

@@ -380,6 +380,30 @@ fn submission_over_starttls_with_an_app_password_or_a_token_delivers_locally_onl
         "RFC 7628 error challenge first: {refused}"
     );
     assert!(forged.command("").starts_with("535"));
+
+    // On the record: the refused password, both sign-ins, the submission.
+    let claims = crate::testkit::claims(&token);
+    // The account password, then the forged token.
+    let failed = crate::audit::search(&server, &["--operation", "smtp.auth_failed"]);
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert_eq!(failed[0]["outcome"], "failure");
+    assert_eq!(failed[0]["tenant"], "acme");
+    assert_eq!(failed[0]["actor"]["user"], "alice@acme.test");
+    assert_eq!(failed[0]["actor"]["ip"], "127.0.0.1");
+    let signed_in = crate::audit::search(&server, &["--operation", "smtp.auth"]);
+    assert_eq!(signed_in.len(), 2, "{signed_in:?}");
+    assert_eq!(signed_in[1]["actor"]["token"], claims["jti"]);
+    assert_eq!(signed_in[1]["actor"]["session"], claims["sid"]);
+    let sent = crate::audit::search(&server, &["--operation", "smtp.submission"]);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["tenant"], "acme");
+    assert_eq!(sent[0]["actor"]["user"], "alice@acme.test");
+    assert_eq!(sent[0]["actor"]["protocol"], "smtp");
+    assert_eq!(
+        sent[0]["target"]["message_ids"],
+        serde_json::json!(["s1@acme.test"])
+    );
+    assert_eq!(sent[0]["target"]["items"].as_array().map(Vec::len), Some(1));
 }
 
 #[test]

@@ -22,6 +22,8 @@ pub struct Server {
     pub smtp: String,
     /// The submission address.
     pub submission: String,
+    /// Flags added to `serve`, kept for restarts.
+    extra_args: Vec<String>,
 }
 
 /// A data directory with no server running, for admin commands alone.
@@ -35,6 +37,29 @@ pub fn data_dir() -> tempfile::TempDir {
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
+}
+
+/// A data directory with tenants `acme` (acme.test) and `globex`
+/// (globex.test) and users alice@acme.test and bob@globex.test, for
+/// [`Server::start_with`].
+pub fn tenants_data() -> tempfile::TempDir {
+    let data = data_dir();
+    for (tenant, domain, user) in [
+        ("acme", "acme.test", "alice@acme.test"),
+        ("globex", "globex.test", "bob@globex.test"),
+    ] {
+        cli_ok_in(
+            data.path(),
+            &["tenant", "create", tenant, "--domain", domain],
+            None,
+        );
+        cli_ok_in(
+            data.path(),
+            &["user", "create", user, "--password-stdin"],
+            Some(&format!("{PASSWORD}\n")),
+        );
+    }
+    data
 }
 
 /// Runs an admin command on `data`, feeding `stdin`.
@@ -78,34 +103,26 @@ impl Server {
     /// A server with tenants `acme` (acme.test) and `globex` (globex.test)
     /// and users alice@acme.test and bob@globex.test.
     pub fn with_tenants() -> Self {
-        let data = data_dir();
-        for (tenant, domain, user) in [
-            ("acme", "acme.test", "alice@acme.test"),
-            ("globex", "globex.test", "bob@globex.test"),
-        ] {
-            cli_ok_in(
-                data.path(),
-                &["tenant", "create", tenant, "--domain", domain],
-                None,
-            );
-            cli_ok_in(
-                data.path(),
-                &["user", "create", user, "--password-stdin"],
-                Some(&format!("{PASSWORD}\n")),
-            );
-        }
-        Self::start_in(data)
+        Self::start_in(tenants_data())
     }
 
     /// Starts the server on an existing data directory.
     pub fn start_in(data: tempfile::TempDir) -> Self {
+        Self::start_with(data, &[])
+    }
+
+    /// Starts the server on an existing data directory with extra `serve`
+    /// flags, such as `--alert-webhook URL`. A `stormproof.toml` already in
+    /// the directory is kept; the testkit adds its `[dns]` section to it.
+    pub fn start_with(data: tempfile::TempDir, extra_args: &[&str]) -> Self {
         // Tests never reach a real resolver: SPF, DKIM and DMARC checks are
         // exercised against a loopback stub in the smtp crate's own tests.
-        std::fs::write(
-            data.path().join("stormproof.toml"),
-            "[dns]\nnameservers = []\n",
-        )
-        .expect("config");
+        let config = data.path().join("stormproof.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap_or_default();
+        if !text.contains("[dns]") {
+            text = format!("[dns]\nnameservers = []\n\n{text}");
+        }
+        std::fs::write(&config, text).expect("config");
         let (port, smtp, submission) = (free_port(), free_port(), free_port());
         let url = format!("http://127.0.0.1:{port}");
         let http = reqwest::blocking::Client::builder()
@@ -119,6 +136,7 @@ impl Server {
             http,
             smtp: format!("127.0.0.1:{smtp}"),
             submission: format!("127.0.0.1:{submission}"),
+            extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
         };
         server.spawn();
         server
@@ -145,6 +163,7 @@ impl Server {
                 "--data",
             ])
             .arg(self.data.path())
+            .args(&self.extra_args)
             .env("STORMPROOF_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

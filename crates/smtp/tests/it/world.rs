@@ -68,6 +68,14 @@ impl World {
         )
         .expect("verifier");
         let delivery = Delivery::open(store.clone(), dir.path()).expect("delivery");
+        let master = stormproof_keys::MasterKey::load_or_create(&dir.path().join("master.key"))
+            .expect("master key");
+        let audit_dir = dir.path().join("audit");
+        let signer =
+            stormproof_audit::CheckpointSigner::load_or_create(&audit_dir, &master, "test/audit")
+                .expect("audit key");
+        let audit = stormproof_audit::AuditLog::open(&audit_dir, signer, Default::default())
+            .expect("audit log");
         let context = Arc::new(SmtpContext {
             store: store.clone(),
             delivery: delivery.clone(),
@@ -77,6 +85,7 @@ impl World {
             tls: None,
             clock,
             authenticator,
+            audit,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

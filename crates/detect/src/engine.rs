@@ -1,0 +1,345 @@
+//! The engine: runs every enabled detector over each event, deduplicates
+//! what they raise, stores new alerts at once and learned state in batches.
+
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use sha2::{Digest, Sha256};
+use stormproof_audit::{AuditEvent, format_time_ms};
+use stormproof_store::{AlertRecord, DetectorStateRecord, Store};
+use stormproof_types::TenantName;
+
+use crate::Result;
+use crate::alert::{Alert, Severity};
+use crate::config::{DetectConfig, millis};
+use crate::detectors::{Output, Slot, build_all};
+use crate::view::{View, parse_time_ms};
+
+/// Learned state waiting for the store beyond this many records is written
+/// at once, whatever the flush interval.
+const MAX_PENDING_STATE: usize = 8192;
+
+/// New alerts waiting for the store beyond this many are written at once.
+const MAX_PENDING_ALERTS: usize = 256;
+
+/// A deduplication start later than any time: the store writes a new row.
+const FORCE_NEW: &str = "~";
+
+/// If the store keeps failing, state beyond this is dropped (oldest first)
+/// rather than growing without bound; detectors keep it in memory anyway.
+const MAX_RETAINED_STATE: usize = 1 << 20;
+
+/// The detection engine. Feed it audit events in log order with
+/// [`Engine::process`]; it returns the alerts that are new.
+///
+/// Critical alerts are written to the store before `process` returns.
+/// Other alerts, alert counts and learned state are written in batches:
+/// every `flush_interval` of event time, when many are waiting, on
+/// [`Engine::flush`], and when the engine is dropped. A crash loses at most
+/// what was raised or learned since the last batch, from the store only.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    slots: Vec<Slot>,
+    dedup_window_ms: i64,
+    flush_interval_ms: i64,
+    /// The latest event time seen.
+    now_ms: i64,
+    last_flush_ms: Option<i64>,
+    /// (tenant, dedup key) to when it last fired, for alerts within the window.
+    recent: HashMap<String, i64>,
+    /// Repeats of recent alerts, by (tenant, dedup key), to be counted in
+    /// the store with the next batch.
+    repeats: HashMap<String, AlertRecord>,
+    /// New alerts, below critical, waiting for the next batch.
+    new_alerts: Vec<AlertRecord>,
+    pending: Vec<DetectorStateRecord>,
+    out: Output,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("detectors", &self.detectors())
+            .field("now_ms", &self.now_ms)
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Builds the enabled detectors and loads what they learned before from
+    /// the store. Fails on a bad setting or an unreadable Sigma rule.
+    pub fn new(config: &DetectConfig, store: Arc<dyn Store>) -> Result<Self> {
+        let mut slots = build_all(config)?;
+        for slot in &mut slots {
+            let records = store.detector_state_scan(slot.name)?;
+            tracing::debug!(
+                message = "detector state loaded",
+                detector = slot.name,
+                records = records.len()
+            );
+            slot.detector.restore(records)?;
+        }
+        Ok(Self {
+            store,
+            slots,
+            dedup_window_ms: millis(config.dedup_window),
+            flush_interval_ms: millis(config.flush_interval),
+            now_ms: i64::MIN,
+            last_flush_ms: None,
+            recent: HashMap::new(),
+            repeats: HashMap::new(),
+            new_alerts: Vec::new(),
+            pending: Vec::new(),
+            out: Output::default(),
+        })
+    }
+
+    /// The names of the detectors running, in the order they see events.
+    pub fn detectors(&self) -> Vec<&'static str> {
+        self.slots.iter().map(|s| s.name).collect()
+    }
+
+    /// Looks at one event and returns the alerts it raised that are new:
+    /// a repeat of an alert within the deduplication window is counted on
+    /// the stored alert instead.
+    pub fn process(&mut self, event: &AuditEvent) -> Vec<Alert> {
+        // An event whose time cannot be read is taken to be as late as the
+        // latest seen: it is still examined, and cannot move time backwards.
+        let time_ms = match parse_time_ms(&event.time) {
+            Some(ms) => ms,
+            None => {
+                tracing::warn!(message = "audit event with unreadable time", seq = event.seq, time = %event.time);
+                self.now_ms.max(0)
+            }
+        };
+        self.now_ms = self.now_ms.max(time_ms);
+        let view = View::new(event, time_ms);
+        for slot in &mut self.slots {
+            let first = self.out.alerts.len();
+            slot.detector.observe(&view, &mut self.out);
+            for alert in &mut self.out.alerts[first..] {
+                if let Some(severity) = slot.switches.severity {
+                    alert.severity = severity;
+                }
+                alert.auto_response = slot.switches.auto_response && alert.response.is_some();
+            }
+        }
+        self.pending.append(&mut self.out.state);
+        let mut new = Vec::new();
+        if !self.out.alerts.is_empty() {
+            let raised = std::mem::take(&mut self.out.alerts);
+            for alert in raised {
+                if let Some(alert) = self.admit(alert, time_ms) {
+                    new.push(alert);
+                }
+            }
+        }
+        let last_flush = *self.last_flush_ms.get_or_insert(self.now_ms);
+        let due = self.now_ms - last_flush >= self.flush_interval_ms
+            || self.pending.len() >= MAX_PENDING_STATE
+            || self.new_alerts.len() >= MAX_PENDING_ALERTS;
+        if due && let Err(error) = self.write_batch(false) {
+            tracing::warn!(message = "detector state not stored; will retry", %error);
+        }
+        new
+    }
+
+    /// Writes everything waiting (learned state, alert counts, Sigma
+    /// correlation windows) to the store now. The server calls this now and
+    /// then and at shutdown; dropping the engine does it too.
+    pub fn flush(&mut self) -> Result<()> {
+        self.write_batch(true)
+    }
+
+    /// Re-reads the Sigma rules directory now. Returns how many rules are
+    /// loaded, or `None` when Sigma is disabled. On error the rules in force
+    /// stay in force. (The directory is also polled; see
+    /// [`crate::SigmaConfig::reload_interval`].)
+    pub fn reload_rules(&mut self) -> Result<Option<usize>> {
+        let mut loaded = None;
+        for slot in &mut self.slots {
+            if let Some(n) = slot.detector.reload(self.now_ms.max(0), &mut self.out)? {
+                loaded = Some(n);
+            }
+        }
+        self.pending.append(&mut self.out.state);
+        Ok(loaded)
+    }
+
+    /// Decides whether a raised alert is new. New critical alerts are
+    /// stored at once; others join the next batch (a crash before it loses
+    /// the stored copy, never the alert: it was returned, and replaying the
+    /// audit log raises it again).
+    fn admit(&mut self, mut alert: Alert, time_ms: i64) -> Option<Alert> {
+        let key = format!(
+            "{}\u{1f}{}",
+            alert.tenant.as_deref().unwrap_or(""),
+            alert.dedup_key
+        );
+        let window = self.dedup_window_ms;
+        if let Some(last) = self.recent.get_mut(&key)
+            && time_ms - *last <= window
+        {
+            // Most alerts raised are repeats: their id is worked out only
+            // if one is stored.
+            *last = (*last).max(time_ms);
+            self.repeat(key, &mut alert);
+            return None;
+        }
+        alert.id = alert_id(&alert);
+        // Not seen by this process lately; the store may have it from
+        // before a restart. A read, so no write stalls the event.
+        let since = format_time_ms(time_ms.saturating_sub(window));
+        let stored_tenant = alert
+            .tenant
+            .as_deref()
+            .and_then(|t| TenantName::parse(t).ok());
+        match self
+            .store
+            .alert_by_key(stored_tenant.as_ref(), &alert.dedup_key)
+        {
+            Ok(Some(row)) if row.last_seen >= since => {
+                self.recent.insert(key.clone(), time_ms);
+                self.repeat(key, &mut alert);
+                return None;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(message = "alert deduplication read failed", %error),
+        }
+        self.recent.insert(key, time_ms);
+        let record = record(&alert);
+        if alert.severity == Severity::Critical {
+            if let Err(error) = self.store.record_alert(&record, FORCE_NEW) {
+                // Raised all the same; the next batch tries again.
+                tracing::error!(message = "critical alert not stored", %error, detector = %alert.detector);
+                self.new_alerts.push(record);
+            }
+        } else {
+            self.new_alerts.push(record);
+        }
+        tracing::info!(
+            message = "alert",
+            detector = %alert.detector,
+            severity = alert.severity.as_str(),
+            tenant = alert.tenant.as_deref().unwrap_or(""),
+            summary = %alert.summary,
+        );
+        Some(alert)
+    }
+
+    fn repeat(&mut self, key: String, alert: &mut Alert) {
+        self.repeats
+            .entry(key)
+            .and_modify(|r| {
+                r.count += 1;
+                if alert.time > r.last_seen {
+                    r.last_seen.clone_from(&alert.time);
+                }
+            })
+            .or_insert_with(|| {
+                if alert.id.is_empty() {
+                    alert.id = alert_id(alert);
+                }
+                record(alert)
+            });
+    }
+
+    fn write_batch(&mut self, full: bool) -> Result<()> {
+        let now = self.now_ms.max(0);
+        for slot in &mut self.slots {
+            slot.detector.checkpoint(now, full, &mut self.out);
+        }
+        self.pending.append(&mut self.out.state);
+        self.last_flush_ms = Some(now);
+        let window = self.dedup_window_ms;
+        self.recent.retain(|_, last| now - *last <= window);
+        let mut result = Ok(());
+        if !self.new_alerts.is_empty() {
+            match self.store.record_alerts(&self.new_alerts, FORCE_NEW) {
+                Ok(_) => self.new_alerts.clear(),
+                Err(error) => {
+                    tracing::warn!(message = "alerts not stored; will retry", %error, alerts = self.new_alerts.len());
+                    // Counting repeats now could create their rows first.
+                    return Err(error.into());
+                }
+            }
+        }
+        if !self.repeats.is_empty() {
+            let repeats: Vec<AlertRecord> = self.repeats.drain().map(|(_, r)| r).collect();
+            if std::env::var_os("DEBUG_REPEATS").is_some() {
+                eprintln!(
+                    "repeats {} {:?}",
+                    repeats.len(),
+                    repeats
+                        .iter()
+                        .take(3)
+                        .map(|r| (&r.dedup_key, r.count))
+                        .collect::<Vec<_>>()
+                );
+            }
+            // The rows exist (or were lost to a failed write, and are
+            // written now): add to whichever row holds the key.
+            if let Err(error) = self.store.record_alerts(&repeats, "") {
+                tracing::warn!(message = "alert counts not stored", %error, alerts = repeats.len());
+                result = Err(error.into());
+            }
+        }
+        if !self.pending.is_empty() {
+            match self.store.detector_state_put(&self.pending) {
+                Ok(()) => self.pending.clear(),
+                Err(error) => {
+                    if self.pending.len() > MAX_RETAINED_STATE {
+                        let excess = self.pending.len() - MAX_RETAINED_STATE;
+                        self.pending.drain(..excess);
+                    }
+                    result = Err(error.into());
+                }
+            }
+        }
+        result
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Err(error) = self.write_batch(true) {
+            tracing::error!(message = "detector state not stored at shutdown", %error);
+        }
+    }
+}
+
+fn record(alert: &Alert) -> AlertRecord {
+    AlertRecord {
+        id: alert.id.clone(),
+        tenant: alert
+            .tenant
+            .as_deref()
+            .and_then(|t| TenantName::parse(t).ok()),
+        time: alert.time.clone(),
+        severity: alert.severity.as_str().to_owned(),
+        detector: alert.detector.clone(),
+        summary: alert.summary.clone(),
+        dedup_key: alert.dedup_key.clone(),
+        json: serde_json::to_string(alert).unwrap_or_default(),
+        count: 1,
+        last_seen: alert.time.clone(),
+    }
+}
+
+/// A stable id: the same alert from the same log gets the same id.
+fn alert_id(alert: &Alert) -> String {
+    let mut hash = Sha256::new();
+    for part in [
+        alert.tenant.as_deref().unwrap_or(""),
+        &alert.dedup_key,
+        &alert.time,
+        &alert.evidence.first().copied().unwrap_or(0).to_string(),
+    ] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    let digest = hash.finalize();
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("al-{hex}")
+}
