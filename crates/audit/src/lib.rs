@@ -15,10 +15,13 @@
 //! JMAP or tokens: the fronts build events, the server owns the log.
 //!
 //! ```no_run
-//! # fn main() -> Result<(), stormproof_audit::Error> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::path::Path;
 //! use stormproof_audit::{Actor, AuditEvent, AuditLog, CheckpointSigner, LogOptions, Outcome};
-//! # let (dir, master) = (std::path::Path::new("data/audit"), todo!());
-//! let signer = CheckpointSigner::load_or_create(dir, master, "mail.example/audit")?;
+//! use stormproof_keys::MasterKey;
+//! let master = MasterKey::load_or_create(Path::new("data/master.key"))?;
+//! let dir = Path::new("data/audit");
+//! let signer = CheckpointSigner::load_or_create(dir, &master, "mail.example/audit")?;
 //! let log = AuditLog::open(dir, signer, LogOptions::default())?;
 //! let actor = Actor { protocol: "jmap".into(), ..Actor::default() };
 //! let event = AuditEvent::new(1_700_000_000_000, "Email/get", Outcome::Success, actor);
