@@ -47,6 +47,14 @@ pub fn audit_dir(data: &Path) -> PathBuf {
 /// Opens the log for appending; fails if another process has it open.
 pub fn open_log(data: &Path, origin: &str) -> anyhow::Result<AuditLog> {
     let dir = audit_dir(data);
+    // A log keeps the origin it was created with: its checkpoints name it,
+    // and a server later started under another public URL must not look
+    // like a different log.
+    let kept = std::fs::read_to_string(dir.join("checkpoint.vkey"))
+        .ok()
+        .and_then(|vkey| vkey.trim().split('+').next().map(str::to_owned))
+        .filter(|name| !name.is_empty());
+    let origin = kept.as_deref().unwrap_or(origin);
     let master =
         MasterKey::load_or_create(&data.join(MASTER_KEY_FILE)).context("opening the master key")?;
     let signer = CheckpointSigner::load_or_create(&dir, &master, origin)

@@ -123,8 +123,6 @@ impl Server {
             text = format!("[dns]\nnameservers = []\n\n{text}");
         }
         std::fs::write(&config, text).expect("config");
-        let (port, smtp, submission) = (free_port(), free_port(), free_port());
-        let url = format!("http://127.0.0.1:{port}");
         let http = reqwest::blocking::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -132,18 +130,33 @@ impl Server {
         let mut server = Self {
             child: None,
             data,
-            url,
+            url: String::new(),
             http,
-            smtp: format!("127.0.0.1:{smtp}"),
-            submission: format!("127.0.0.1:{submission}"),
+            smtp: String::new(),
+            submission: String::new(),
             extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
         };
-        server.spawn();
-        server
+        // A port found free may be taken by another test before the server
+        // binds it: the server then exits at once, and new ports are tried.
+        for _ in 0..5 {
+            let (port, smtp, submission) = (free_port(), free_port(), free_port());
+            server.url = format!("http://127.0.0.1:{port}");
+            server.smtp = format!("127.0.0.1:{smtp}");
+            server.submission = format!("127.0.0.1:{submission}");
+            if server.try_spawn() {
+                return server;
+            }
+        }
+        panic!("the server did not start on five sets of free ports");
     }
 
     /// Starts (or restarts) the server process on the same directory and ports.
     pub fn spawn(&mut self) {
+        assert!(self.try_spawn(), "server exited early");
+    }
+
+    /// Starts the server; false if it exited before answering.
+    fn try_spawn(&mut self) -> bool {
         let port = self.url.rsplit(':').next().expect("port").to_owned();
         let child = Command::new(BIN)
             .args([
@@ -171,18 +184,19 @@ impl Server {
             .spawn()
             .expect("spawn server");
         self.child = Some(child);
-        self.wait_ready();
+        self.wait_ready()
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> bool {
         // Bounded wait for the listener; a server that never comes up fails
         // the test rather than hanging it.
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
+                && let Ok(Some(_)) = child.try_wait()
             {
-                panic!("server exited early: {status}");
+                self.child = None;
+                return false;
             }
             if self
                 .http
@@ -190,7 +204,7 @@ impl Server {
                 .send()
                 .is_ok_and(|r| r.status().is_success())
             {
-                return;
+                return true;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
