@@ -267,17 +267,6 @@ impl Engine {
         }
         if !self.repeats.is_empty() {
             let repeats: Vec<AlertRecord> = self.repeats.drain().map(|(_, r)| r).collect();
-            if std::env::var_os("DEBUG_REPEATS").is_some() {
-                eprintln!(
-                    "repeats {} {:?}",
-                    repeats.len(),
-                    repeats
-                        .iter()
-                        .take(3)
-                        .map(|r| (&r.dedup_key, r.count))
-                        .collect::<Vec<_>>()
-                );
-            }
             // The rows exist (or were lost to a failed write, and are
             // written now): add to whichever row holds the key.
             if let Err(error) = self.store.record_alerts(&repeats, "") {
