@@ -31,6 +31,8 @@ const MAX_RETAINED_STATE: usize = 1 << 20;
 
 /// The detection engine. Feed it audit events in log order with
 /// [`Engine::process`]; it returns the alerts that are new.
+/// [`Engine::process_batch`] does the same for many events, evaluating
+/// Sigma rules on a second thread.
 ///
 /// Critical alerts are written to the store before `process` returns.
 /// Other alerts, alert counts and learned state are written in batches:
@@ -104,25 +106,14 @@ impl Engine {
     /// a repeat of an alert within the deduplication window is counted on
     /// the stored alert instead.
     pub fn process(&mut self, event: &AuditEvent) -> Vec<Alert> {
-        // An event whose time cannot be read is taken to be as late as the
-        // latest seen: it is still examined, and cannot move time backwards.
-        let time_ms = match parse_time_ms(&event.time) {
-            Some(ms) => ms,
-            None => {
-                tracing::warn!(message = "audit event with unreadable time", seq = event.seq, time = %event.time);
-                self.now_ms.max(0)
-            }
-        };
+        let time_ms = event_time(event, self.now_ms);
         self.now_ms = self.now_ms.max(time_ms);
         let view = View::new(event, time_ms);
         for slot in &mut self.slots {
             let first = self.out.alerts.len();
             slot.detector.observe(&view, &mut self.out);
             for alert in &mut self.out.alerts[first..] {
-                if let Some(severity) = slot.switches.severity {
-                    alert.severity = severity;
-                }
-                alert.auto_response = slot.switches.auto_response && alert.response.is_some();
+                slot.switches.apply(alert);
             }
         }
         self.pending.append(&mut self.out.state);
@@ -135,6 +126,97 @@ impl Engine {
                 }
             }
         }
+        self.flush_if_due();
+        new
+    }
+
+    /// [`Engine::process`] for many events: the same alerts, in the same
+    /// order, and the same writes to the store, but Sigma rules are
+    /// evaluated on a second thread while the built-in detectors run on
+    /// this one. Each detector still sees every event in order; the
+    /// engine then deduplicates, stores and returns the alerts of each event
+    /// in turn, exactly as one call per event would.
+    pub fn process_batch(&mut self, events: &[AuditEvent]) -> Vec<Alert> {
+        let mut new = Vec::new();
+        for chunk in events.chunks(BATCH) {
+            let sigma_last = self.slots.len() > 1
+                && self
+                    .slots
+                    .last()
+                    .is_some_and(|slot| slot.name == crate::sigma::NAME);
+            if chunk.len() < MIN_PARALLEL || !sigma_last {
+                for event in chunk {
+                    new.extend(self.process(event));
+                }
+            } else {
+                self.process_parallel(chunk, &mut new);
+            }
+        }
+        new
+    }
+
+    fn process_parallel(&mut self, events: &[AuditEvent], new: &mut Vec<Alert>) {
+        // Each event's time as `process` would read it.
+        let mut latest = self.now_ms;
+        let times: Vec<i64> = events
+            .iter()
+            .map(|event| {
+                let time_ms = event_time(event, latest);
+                latest = latest.max(time_ms);
+                time_ms
+            })
+            .collect();
+        let Some((sigma, builtins)) = self.slots.split_last_mut() else {
+            return;
+        };
+        let first_sigma = builtins.len();
+        let (front, back) = std::thread::scope(|scope| {
+            let back = scope
+                .spawn(|| observe_all(std::slice::from_mut(sigma), first_sigma, events, &times));
+            let front = observe_all(builtins, 0, events, &times);
+            (front, back.join())
+        });
+        let back = match back {
+            Ok(back) => back,
+            // A detector that panicked on its thread panics on this one.
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        // Built-ins' alerts and state, then Sigma's, event by event: slot
+        // order, as `process` keeps it.
+        let mut alerts = [
+            front.alerts.into_iter().peekable(),
+            back.alerts.into_iter().peekable(),
+        ];
+        let mut state = [
+            front.state.into_iter().peekable(),
+            back.state.into_iter().peekable(),
+        ];
+        let mut raised = Vec::new();
+        for (i, &time_ms) in times.iter().enumerate() {
+            self.now_ms = self.now_ms.max(time_ms);
+            for records in &mut state {
+                while let Some((_, record)) = records.next_if(|(at, _)| *at == i) {
+                    self.pending.push(record);
+                }
+            }
+            for list in &mut alerts {
+                while let Some((_, slot, alert)) = list.next_if(|(at, _, _)| *at == i) {
+                    raised.push((slot, alert));
+                }
+            }
+            for (slot, mut alert) in raised.drain(..) {
+                if let Some(slot) = self.slots.get(slot) {
+                    slot.switches.apply(&mut alert);
+                }
+                if let Some(alert) = self.admit(alert, time_ms) {
+                    new.push(alert);
+                }
+            }
+            self.flush_if_due();
+        }
+    }
+
+    fn flush_if_due(&mut self) {
         let last_flush = *self.last_flush_ms.get_or_insert(self.now_ms);
         let due = self.now_ms - last_flush >= self.flush_interval_ms
             || self.pending.len() >= MAX_PENDING_STATE
@@ -142,7 +224,6 @@ impl Engine {
         if due && let Err(error) = self.write_batch(false) {
             tracing::warn!(message = "detector state not stored; will retry", %error);
         }
-        new
     }
 
     /// Writes everything waiting (learned state, alert counts, Sigma
@@ -296,6 +377,58 @@ impl Drop for Engine {
             tracing::error!(message = "detector state not stored at shutdown", %error);
         }
     }
+}
+
+/// Events handed to the two threads at a time by [`Engine::process_batch`].
+const BATCH: usize = 4096;
+
+/// Fewer events than this are processed on one thread: starting the second
+/// would cost more than it saves.
+const MIN_PARALLEL: usize = 64;
+
+/// An event's time in Unix milliseconds. An event whose time cannot be read
+/// is taken to be as late as the latest seen: it is still examined, and
+/// cannot move time backwards.
+fn event_time(event: &AuditEvent, latest_ms: i64) -> i64 {
+    match parse_time_ms(&event.time) {
+        Some(ms) => ms,
+        None => {
+            tracing::warn!(message = "audit event with unreadable time", seq = event.seq, time = %event.time);
+            latest_ms.max(0)
+        }
+    }
+}
+
+/// What some detectors raised and learned over a batch: alerts with the
+/// event and slot that raised them, state with its event, in order.
+#[derive(Default)]
+struct Observed {
+    alerts: Vec<(usize, usize, Alert)>,
+    state: Vec<(usize, DetectorStateRecord)>,
+}
+
+/// Runs `slots` (the engine's slots from `first_slot` on) over `events`.
+fn observe_all(
+    slots: &mut [Slot],
+    first_slot: usize,
+    events: &[AuditEvent],
+    times: &[i64],
+) -> Observed {
+    let mut out = Output::default();
+    let mut observed = Observed::default();
+    for (i, (event, &time_ms)) in events.iter().zip(times).enumerate() {
+        let view = View::new(event, time_ms);
+        for (s, slot) in slots.iter_mut().enumerate() {
+            slot.detector.observe(&view, &mut out);
+            observed
+                .alerts
+                .extend(out.alerts.drain(..).map(|alert| (i, first_slot + s, alert)));
+            observed
+                .state
+                .extend(out.state.drain(..).map(|record| (i, record)));
+        }
+    }
+    observed
 }
 
 fn record(alert: &Alert) -> AlertRecord {

@@ -73,17 +73,26 @@ pub struct StreamStats {
     pub alerts: u64,
 }
 
-/// Runs the engine over `events`, handing each new alert to `out`, then
-/// flushes the engine's state to the store.
+/// Events taken from the input at a time: enough for
+/// [`Engine::process_batch`] to keep its second thread busy.
+const CHUNK: usize = 4096;
+
+/// Runs the engine over `events` ([`Engine::process_batch`], a chunk at a
+/// time), handing each new alert to `out`, then flushes the engine's state
+/// to the store.
 pub fn detect_stream(
     engine: &mut Engine,
     events: impl IntoIterator<Item = AuditEvent>,
     mut out: impl FnMut(&Alert),
 ) -> Result<StreamStats> {
     let mut stats = StreamStats::default();
-    for event in events {
-        stats.events += 1;
-        for alert in engine.process(&event) {
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        chunk.clear();
+        chunk.extend(events.by_ref().take(CHUNK));
+        stats.events += chunk.len() as u64;
+        for alert in engine.process_batch(&chunk) {
             stats.alerts += 1;
             out(&alert);
         }

@@ -11,7 +11,7 @@
 //! operation, so an event looks up its own operation once and checks only
 //! the rules that name it or name no operation. Their other requirements
 //! are checked against the event's values lowercased once and its address
-//! parsed once, where rsigma would lowercase and parse per rule. Only the
+//! parsed once, where rsigma lowercases and parses per rule. Only the
 //! rules that pass are evaluated, by rsigma, in load order: the results are
 //! exactly those of evaluating every rule.
 //!
@@ -23,7 +23,7 @@
 //! requires nothing, and such a rule is checked against every event.
 
 use std::borrow::Cow;
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::net::IpAddr;
 
 use hashbrown::HashMap;
@@ -316,6 +316,7 @@ fn rule_needs(rule: &CompiledRule) -> Vec<Need> {
     any_of(rule.conditions.iter().map(|c| condition_needs(rule, c)))
 }
 
+/// Whether a lowercased value passes one of `patterns` (lowercase too).
 fn passes(lowered: &str, patterns: &[(Op, String)]) -> bool {
     patterns.iter().any(|(op, p)| match op {
         Op::Exact => lowered == p,
@@ -327,20 +328,25 @@ fn passes(lowered: &str, patterns: &[(Op, String)]) -> bool {
 
 /// Facts about one event that checks share, worked out when first needed:
 /// its values lowercased as rsigma lowercases them (once per event, where
-/// rsigma lowercases once per rule) and its address parsed.
+/// rsigma lowercases a copy per rule; most are lowercase already and are
+/// not copied) and its address parsed.
 struct Facts<'e> {
     event: &'e AuditEvent,
     lowered: [OnceCell<Option<Cow<'e, str>>>; FIELD_COUNT],
-    scratch: &'e RefCell<String>,
+    /// Every string value lowercased, each followed by a NUL, once built:
+    /// in a buffer kept from event to event, so it is not allocated anew.
+    strings: &'e RefCell<String>,
+    strings_built: Cell<bool>,
     ip: OnceCell<Option<IpAddr>>,
 }
 
 impl<'e> Facts<'e> {
-    fn new(event: &'e AuditEvent, scratch: &'e RefCell<String>) -> Self {
+    fn new(event: &'e AuditEvent, strings: &'e RefCell<String>) -> Self {
         Self {
             event,
             lowered: std::array::from_fn(|_| OnceCell::new()),
-            scratch,
+            strings,
+            strings_built: Cell::new(false),
             ip: OnceCell::new(),
         }
     }
@@ -354,27 +360,37 @@ impl<'e> Facts<'e> {
                     .as_deref()
                     .is_some_and(|value| passes(value, patterns))
             }
-            // The strings keyword matching visits, each lowercased into
-            // one buffer rather than a copy apiece.
+            // The strings keyword matching visits, in the same way. A
+            // substring without a NUL is looked for once in all of them,
+            // joined by NULs, rather than in each.
             Need::Keyword(patterns) => {
-                let mut lowered = self.scratch.borrow_mut();
+                if patterns
+                    .iter()
+                    .all(|(op, p)| *op == Op::Contains && !p.contains('\0'))
+                {
+                    if !self.strings_built.replace(true) {
+                        let mut all = self.strings.borrow_mut();
+                        all.clear();
+                        SigmaEvent(self.event).strings(&mut |s| {
+                            if s.is_ascii() {
+                                let start = all.len();
+                                all.push_str(s);
+                                // ASCII lowercased in place: no copy.
+                                if let Some(added) = all.get_mut(start..) {
+                                    added.make_ascii_lowercase();
+                                }
+                            } else {
+                                all.push_str(&s.to_lowercase());
+                            }
+                            all.push('\0');
+                        });
+                    }
+                    let all = self.strings.borrow();
+                    return patterns.iter().any(|(_, p)| all.contains(p.as_str()));
+                }
                 let mut found = false;
                 SigmaEvent(self.event).strings(&mut |s| {
-                    if found {
-                        return;
-                    }
-                    if !s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
-                        found = passes(s, patterns);
-                        return;
-                    }
-                    lowered.clear();
-                    if s.is_ascii() {
-                        lowered.push_str(s);
-                        lowered.make_ascii_lowercase();
-                    } else {
-                        lowered.push_str(&s.to_lowercase());
-                    }
-                    found = passes(&lowered, patterns);
+                    found = found || passes(&ascii_lowercase_cow(s), patterns);
                 });
                 found
             }
@@ -399,8 +415,8 @@ pub(crate) struct Prefilter {
     /// An operation as events spell it, to its list: no lowercasing or
     /// allocation for an operation seen before.
     memo: HashMap<String, usize>,
-    /// Scratch space for lowercasing, kept between events.
-    scratch: RefCell<String>,
+    /// Keyword matching's buffer, kept between events.
+    strings: RefCell<String>,
 }
 
 impl Prefilter {
@@ -453,7 +469,7 @@ impl Prefilter {
             lists,
             checks,
             memo: HashMap::new(),
-            scratch: RefCell::new(String::new()),
+            strings: RefCell::new(String::new()),
         }
     }
 
@@ -480,7 +496,7 @@ impl Prefilter {
                 list
             }
         };
-        let facts = Facts::new(event, &self.scratch);
+        let facts = Facts::new(event, &self.strings);
         for &rule in &self.lists[list] {
             if self.checks[rule].iter().all(|need| facts.meets(need)) {
                 out.push(rule);

@@ -86,6 +86,11 @@ const SNAPSHOT_KEY: &str = "correlations";
 /// The most events a correlation alert lists.
 const MAX_CORRELATION_EVIDENCE: usize = 32;
 
+/// How often, in event time, correlation windows that ran out are dropped
+/// (rsigma would reset each on its group's next event anyway): a map of
+/// every address that ever signed in is slow to grow and to search.
+const EVICT_EVERY_MS: i64 = 60_000;
+
 /// The fields rules can name, besides `detail.<path>`.
 pub const FIELDS: &[&str] = &[
     "seq",
@@ -167,6 +172,7 @@ impl Component for SigmaConfig {
         Ok(Box::new(Sigma {
             rules,
             candidates: Vec::new(),
+            next_evict_ms: i64::MIN,
             reload_ms: millis(self.reload_interval),
             next_poll_ms: i64::MIN,
             dirty: false,
@@ -291,6 +297,7 @@ struct Sigma {
     rules: Option<Rules>,
     /// Scratch space for the prefilter's answer, kept between events.
     candidates: Vec<usize>,
+    next_evict_ms: i64,
     reload_ms: i64,
     next_poll_ms: i64,
     /// Whether correlation state changed since it was last saved.
@@ -430,6 +437,10 @@ impl Detector for Sigma {
         }
         let event = SigmaEvent(view.event);
         let seconds = view.time_ms.div_euclid(1000);
+        if view.time_ms >= self.next_evict_ms {
+            rules.engine.evict_expired(seconds);
+            self.next_evict_ms = view.time_ms.saturating_add(EVICT_EVERY_MS);
+        }
         let results = match &mut rules.prefilter {
             Some(prefilter) => {
                 // The rules that could match, evaluated in load order as

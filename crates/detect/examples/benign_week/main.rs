@@ -7,8 +7,13 @@
 //! ```text
 //! cargo run -p stormproof-detect --example benign_week --release
 //! cargo run -p stormproof-detect --example benign_week --release -- \
-//!     --seed 7 --users 1000 --learning 7d --rules rules --examples 3
+//!     --seed 7 --users 1000 --learning 7d --rules rules --examples 3 \
+//!     --config my-detect.toml
 //! ```
+//!
+//! `--config` reads a `[detect]` section's contents (TOML) as the settings
+//! to start from; the simulated operators' exemptions and delegations are
+//! added to it.
 
 // An example that cannot set up has nothing to report: it exits with a
 // message, and its tables are its output.
@@ -35,6 +40,7 @@ struct Args {
     learning: Option<Duration>,
     rules: Option<PathBuf>,
     examples: usize,
+    config: Option<PathBuf>,
 }
 
 fn args() -> Result<Args, String> {
@@ -44,6 +50,7 @@ fn args() -> Result<Args, String> {
         learning: None,
         rules: None,
         examples: 0,
+        config: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -57,6 +64,7 @@ fn args() -> Result<Args, String> {
                     Some(humantime::parse_duration(&text).map_err(|e| format!("--learning: {e}"))?);
             }
             "--rules" => args.rules = Some(PathBuf::from(value()?)),
+            "--config" => args.config = Some(PathBuf::from(value()?)),
             "--examples" => {
                 args.examples = value()?.parse().map_err(|e| format!("--examples: {e}"))?
             }
@@ -110,7 +118,19 @@ fn main() -> ExitCode {
         None => WorldSpec::standard(args.seed),
     };
     let mut world = World::new(&spec);
-    let mut config = world.detect_config();
+    let mut config = match &args.config {
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| toml::from_str(&text).map_err(|e| e.to_string()))
+        {
+            Ok(base) => world.operator_settings(base),
+            Err(error) => {
+                eprintln!("benign_week: {}: {error}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => world.detect_config(),
+    };
     if let Some(learning) = args.learning {
         config.learning_window = learning;
     }
@@ -147,19 +167,7 @@ fn main() -> ExitCode {
         } else {
             world.finish()
         };
-        let dump = std::env::var("BENIGN_DUMP").ok();
         for event in &batch {
-            if dump.is_some() && event.actor.user == dump {
-                eprintln!(
-                    "{} {} {:?} {} {:?} {:?}",
-                    event.time,
-                    event.operation,
-                    event.access,
-                    event.count,
-                    event.actor.client_id,
-                    event.actor.ip
-                );
-            }
             let week = usize::from(
                 event.time.as_str()
                     >= stormproof_audit::format_time_ms(START_MS + 7 * DAY_MS).as_str(),
@@ -188,8 +196,12 @@ fn main() -> ExitCode {
         (events[0] + events[1]) as f64 / elapsed.as_secs_f64()
     );
     println!(
-        "learning_window {}; operator settings: {} exempt actor(s), {} delegated mailbox(es), exempt clients {:?}{}",
+        "learning_window {}{}; operator settings: {} exempt actor(s), {} delegated mailbox(es), exempt clients {:?}{}",
         humantime::format_duration(config.learning_window),
+        args.config
+            .as_ref()
+            .map(|c| format!(", settings from {}", c.display()))
+            .unwrap_or_default(),
         config.non_owner_access.exempt_actors.len(),
         config.non_owner_access.delegates.len(),
         config.bulk_access.exempt_clients,

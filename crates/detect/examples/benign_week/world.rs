@@ -491,7 +491,11 @@ impl World {
     /// job's account and client are exempt, and each shared mailbox and
     /// executive's mailbox lists the people who work in it.
     pub fn detect_config(&self) -> DetectConfig {
-        let mut config = DetectConfig::default();
+        self.operator_settings(DetectConfig::default())
+    }
+
+    /// [`World::detect_config`]'s operator settings added to `config`.
+    pub fn operator_settings(&self, mut config: DetectConfig) -> DetectConfig {
         for tenant in &self.tenants {
             if tenant.spec.archiver {
                 config

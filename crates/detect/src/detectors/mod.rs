@@ -48,6 +48,17 @@ pub(crate) struct Switches {
     pub auto_response: bool,
 }
 
+impl Switches {
+    /// Applies the severity override and the response switch to an alert
+    /// the detector raised.
+    pub(crate) fn apply(&self, alert: &mut Alert) {
+        if let Some(severity) = self.severity {
+            alert.severity = severity;
+        }
+        alert.auto_response = self.auto_response && alert.response.is_some();
+    }
+}
+
 /// What a detector's `build` gets besides its own config.
 pub(crate) struct BuildContext {
     /// See [`DetectConfig::learning_window`], in milliseconds.
@@ -112,7 +123,10 @@ pub(crate) trait Detector: Send {
     /// Looks at one event.
     fn observe(&mut self, view: &View<'_>, out: &mut Output);
     /// Called when the engine flushes; `full` on an explicit flush, when
-    /// costly state (Sigma correlation windows) should be saved too.
+    /// costly state (Sigma correlation windows) should be saved too. When
+    /// not `full` it may come between events of a batch the detector has
+    /// already seen the rest of ([`crate::Engine::process_batch`]): it must
+    /// then write nothing that depends on events after the current one.
     fn checkpoint(&mut self, _now_ms: i64, _full: bool, _out: &mut Output) {}
     /// Re-reads rule files, if it has any; `Ok(None)` when it has none.
     fn reload(&mut self, _now_ms: i64, _out: &mut Output) -> Result<Option<usize>> {

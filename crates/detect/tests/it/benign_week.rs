@@ -4,7 +4,7 @@
 //! happen on benign traffic, whatever the tuning.
 
 #[path = "../../examples/benign_week/world.rs"]
-mod world;
+pub mod world;
 
 use stormproof_detect::Severity;
 

@@ -16,5 +16,6 @@ mod compliance;
 mod detectors;
 mod engine;
 mod m365;
+mod prefilter;
 mod sigma;
 mod support;
