@@ -64,6 +64,9 @@ struct Scratch {
 /// A larger buffer (from one huge append) is freed rather than kept.
 const MAX_SCRATCH: usize = 4 << 20;
 
+/// A group this large is written without waiting out the group delay.
+const GROUP_RECORDS: u64 = 4096;
+
 thread_local! {
     static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
 }
@@ -80,6 +83,10 @@ pub struct LogOptions {
     pub segment_bytes: u64,
     /// How many events may wait for the writer before `append` blocks.
     pub queue_capacity: usize,
+    /// While appends keep arriving, how long the writer gathers them into
+    /// one group before writing, so one sync serves many callers. An idle
+    /// log writes the first append at once. Zero writes each wake-up.
+    pub group_delay: Duration,
 }
 
 impl Default for LogOptions {
@@ -89,6 +96,7 @@ impl Default for LogOptions {
             checkpoint_interval: Duration::from_secs(1),
             segment_bytes: 64 << 20,
             queue_capacity: 65_536,
+            group_delay: Duration::from_micros(500),
         }
     }
 }
@@ -145,6 +153,9 @@ struct Queue {
     commands: Vec<Command>,
     closing: bool,
     stopped: bool,
+    /// The writer sleeps until an append wakes it. While it gathers a
+    /// group it wakes on its own, so appends need not signal it.
+    writer_idle: bool,
 }
 
 /// One `append` call's records, each line complete with its newline.
@@ -252,6 +263,7 @@ impl AuditLog {
             dir: dir.to_owned(),
             origin: options.origin,
             interval: options.checkpoint_interval,
+            group_delay: options.group_delay,
             segment_bytes: options.segment_bytes,
             signer,
             frontier,
@@ -349,8 +361,13 @@ impl AuditLog {
             return receipt;
         }
         queue.ready.insert(first, batch);
+        let wake = queue.writer_idle || queue.queued >= shared.group_records();
         drop(queue);
-        shared.work.notify_one();
+        // A wake-up costs a system call and a context switch per append;
+        // a writer gathering a group picks the batch up when it is done.
+        if wake {
+            shared.work.notify_one();
+        }
         receipt
     }
 
@@ -444,6 +461,14 @@ impl AuditLog {
     /// checkpoint and stops the writer. Later appends fail with `Closed`.
     pub fn close(&self) -> Result<(), Error> {
         self.inner.close()
+    }
+}
+
+impl Shared {
+    /// How many queued records make the writer stop gathering, leaving
+    /// room for appends to go on while it writes.
+    fn group_records(&self) -> u64 {
+        GROUP_RECORDS.min(self.capacity.div_ceil(2))
     }
 }
 
@@ -698,6 +723,7 @@ struct Writer {
     dir: PathBuf,
     origin: String,
     interval: Duration,
+    group_delay: Duration,
     segment_bytes: u64,
     signer: CheckpointSigner,
     frontier: Frontier,
@@ -785,6 +811,10 @@ impl Writer {
         }
         let timed = !self.interval.is_zero();
         let mut next_tick = Instant::now() + self.interval;
+        // Whether the last group served more than one append: appends are
+        // arriving together, and waiting for the next ones pays. A lone
+        // client appending one request after another never waits.
+        let mut busy = false;
         loop {
             let (batches, commands, closing) = {
                 let mut queue = lock(&self.shared.queue);
@@ -796,6 +826,7 @@ impl Writer {
                     if timed && now >= next_tick {
                         break;
                     }
+                    queue.writer_idle = true;
                     queue = if timed {
                         self.shared
                             .work
@@ -808,6 +839,10 @@ impl Writer {
                             .wait(queue)
                             .unwrap_or_else(PoisonError::into_inner)
                     };
+                    queue.writer_idle = false;
+                }
+                if busy && !self.group_delay.is_zero() {
+                    queue = self.gather(queue);
                 }
                 let batches = queue.take_ready();
                 // Closing waits for every seq handed out to be written.
@@ -827,6 +862,7 @@ impl Writer {
                 return Err(echo(error));
             }
             if !batches.is_empty() {
+                busy = batches.len() > 1;
                 self.commit(batches)?;
             }
             for command in commands {
@@ -842,6 +878,31 @@ impl Writer {
                 self.segment.hashes.sync_data()?;
                 return Ok(());
             }
+        }
+    }
+
+    /// Lets appends gather for the group delay, unless something else
+    /// needs the writer or the group is already large.
+    fn gather<'a>(&self, mut queue: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
+        let until = Instant::now() + self.group_delay;
+        loop {
+            if !queue.commands.is_empty()
+                || queue.closing
+                || queue.stopped
+                || queue.queued >= self.shared.group_records()
+            {
+                return queue;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return queue;
+            }
+            queue = self
+                .shared
+                .work
+                .wait_timeout(queue, until - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 

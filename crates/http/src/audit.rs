@@ -132,18 +132,35 @@ pub(crate) fn request_events(
 /// Makes `events` durable. Until this returns `Ok`, nothing they describe
 /// may be sent.
 pub(crate) async fn record(state: &AppState, events: Vec<AuditEvent>) -> Result<(), Response> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    match state.audit.log.append(events).durable().await {
-        Ok(_) => Ok(()),
-        Err(error) => {
-            tracing::error!(message = "audit record not durable; withholding the response", %error);
-            Err(crate::jmap::problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "about:blank",
-                "the access could not be recorded",
-            ))
+    start_record(state, events).settle().await
+}
+
+/// Queues `events` for the log; [`Pending::settle`] waits until they are
+/// durable. The response can be rendered in between, while the disk syncs.
+pub(crate) fn start_record(state: &AppState, events: Vec<AuditEvent>) -> Pending {
+    Pending((!events.is_empty()).then(|| state.audit.log.append(events)))
+}
+
+/// Audit records on their way to disk.
+#[must_use = "nothing may be sent before the records are durable"]
+pub(crate) struct Pending(Option<stormproof_audit::Receipt>);
+
+impl Pending {
+    /// Waits for the records; `Err` is the response to send instead.
+    pub(crate) async fn settle(self) -> Result<(), Response> {
+        let Some(receipt) = self.0 else {
+            return Ok(());
+        };
+        match receipt.durable().await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                tracing::error!(message = "audit record not durable; withholding the response", %error);
+                Err(crate::jmap::problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "about:blank",
+                    "the access could not be recorded",
+                ))
+            }
         }
     }
 }

@@ -161,17 +161,19 @@ async fn api(
         }
     };
     // Write-ahead: the record is durable before any of the body leaves.
+    // The body is rendered while the record syncs.
     let events = audit::request_events(&principal, &caller, &info, &response.accessed);
-    if let Err(refusal) = audit::record(&state, events).await {
-        return refusal;
-    }
+    let pending = audit::start_record(&state, events);
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut http = (status, axum::Json(response.body)).into_response();
     http.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(response.content_type),
     );
-    http
+    match pending.settle().await {
+        Ok(()) => http,
+        Err(refusal) => refusal,
+    }
 }
 
 async fn upload(

@@ -55,6 +55,7 @@ pub fn options() -> LogOptions {
         checkpoint_interval: Duration::ZERO,
         segment_bytes: 8 * 1024,
         queue_capacity: 1024,
+        ..LogOptions::default()
     }
 }
 

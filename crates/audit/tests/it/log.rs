@@ -313,3 +313,52 @@ fn opening_with_another_key_is_refused() {
     );
     assert!(matches!(signer, Err(e) if matches!(e.kind, ErrorKind::Key(_))));
 }
+
+#[test]
+fn a_writer_gathering_a_group_gives_way_to_checkpoints_and_close() {
+    let world = World::new();
+    // Far longer than the test: only a checkpoint or close can end a group.
+    let log = world.open_with(LogOptions {
+        group_delay: std::time::Duration::from_secs(3600),
+        ..options()
+    });
+    let (done, finished) = std::sync::mpsc::channel();
+    let appender = log.clone();
+    std::thread::spawn(move || {
+        let mut appended = 0;
+        for round in 0..20 {
+            // Appends arriving together make the writer gather the next ones.
+            let barrier = Arc::new(std::sync::Barrier::new(8));
+            let threads: Vec<_> = (0..8)
+                .map(|t| {
+                    let (log, barrier) = (appender.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        log.append(vec![event(round * 8 + t, T0)])
+                    })
+                })
+                .collect();
+            let receipts: Vec<_> = threads
+                .into_iter()
+                .map(|thread| thread.join().unwrap())
+                .collect();
+            appended += receipts.len() as u64;
+            let checkpoint = appender.checkpoint().unwrap();
+            assert!(checkpoint.size <= appended);
+            for receipt in receipts {
+                receipt.wait().unwrap();
+            }
+        }
+        let last = appender.append(vec![event(1_000, T0)]);
+        appender.close().unwrap();
+        last.wait().unwrap();
+        done.send(appended + 1).unwrap();
+    });
+    let appended = finished
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the writer held a group back from a checkpoint or close");
+    drop(log);
+    let reopened = world.open();
+    assert_eq!(reopened.size(), appended);
+    reopened.close().unwrap();
+}
