@@ -1,6 +1,7 @@
 //! The engine: runs every enabled detector over each event, deduplicates
 //! what they raise, stores new alerts at once and learned state in batches.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
@@ -13,6 +14,8 @@ use crate::Result;
 use crate::alert::{Alert, Severity};
 use crate::config::{DetectConfig, millis};
 use crate::detectors::{Output, Slot, build_all};
+use crate::prefilter::Scratch;
+use crate::sigma::{Detections, Sigma};
 use crate::view::{View, parse_time_ms};
 
 /// Learned state waiting for the store beyond this many records is written
@@ -136,7 +139,7 @@ impl Engine {
     /// this one. Each detector still sees every event in order; the
     /// engine then deduplicates, stores and returns the alerts of each event
     /// in turn, exactly as one call per event would.
-    pub fn process_batch(&mut self, events: &[AuditEvent]) -> Vec<Alert> {
+    pub fn process_batch<E: Borrow<AuditEvent> + Sync>(&mut self, events: &[E]) -> Vec<Alert> {
         let mut new = Vec::new();
         for chunk in events.chunks(BATCH) {
             let sigma_last = self.slots.len() > 1
@@ -146,7 +149,7 @@ impl Engine {
                     .is_some_and(|slot| slot.name == crate::sigma::NAME);
             if chunk.len() < MIN_PARALLEL || !sigma_last {
                 for event in chunk {
-                    new.extend(self.process(event));
+                    new.extend(self.process(event.borrow()));
                 }
             } else {
                 self.process_parallel(chunk, &mut new);
@@ -155,27 +158,50 @@ impl Engine {
         new
     }
 
-    fn process_parallel(&mut self, events: &[AuditEvent], new: &mut Vec<Alert>) {
+    fn process_parallel<E: Borrow<AuditEvent> + Sync>(
+        &mut self,
+        events: &[E],
+        new: &mut Vec<Alert>,
+    ) {
         // Each event's time as `process` would read it.
         let mut latest = self.now_ms;
         let times: Vec<i64> = events
             .iter()
             .map(|event| {
-                let time_ms = event_time(event, latest);
+                let time_ms = event_time(event.borrow(), latest);
                 latest = latest.max(time_ms);
                 time_ms
             })
             .collect();
-        let Some((sigma, builtins)) = self.slots.split_last_mut() else {
+        let Some((last, builtins)) = self.slots.split_last_mut() else {
             return;
         };
         let first_sigma = builtins.len();
-        let (front, back) = std::thread::scope(|scope| {
-            let back = scope
-                .spawn(|| observe_all(std::slice::from_mut(sigma), first_sigma, events, &times));
-            let front = observe_all(builtins, 0, events, &times);
-            (front, back.join())
-        });
+        let (front, back) = match last.detector.as_sigma() {
+            Some(sigma) => {
+                // Rules are reloaded only between batches here, so both
+                // stages of every event see the same rules.
+                if let Some(&first) = times.first() {
+                    sigma.poll(first);
+                }
+                // Stage one on both threads, each taking half the events;
+                // then stage two beside the built-in detectors.
+                let mut detections = detect_all(sigma, events);
+                std::thread::scope(|scope| {
+                    let back = scope.spawn(|| {
+                        correlate_all(sigma, first_sigma, events, &times, &mut detections)
+                    });
+                    let front = observe_all(builtins, 0, events, &times);
+                    (front, back.join())
+                })
+            }
+            None => std::thread::scope(|scope| {
+                let back = scope
+                    .spawn(|| observe_all(std::slice::from_mut(last), first_sigma, events, &times));
+                let front = observe_all(builtins, 0, events, &times);
+                (front, back.join())
+            }),
+        };
         let back = match back {
             Ok(back) => back,
             // A detector that panicked on its thread panics on this one.
@@ -408,16 +434,16 @@ struct Observed {
 }
 
 /// Runs `slots` (the engine's slots from `first_slot` on) over `events`.
-fn observe_all(
+fn observe_all<E: Borrow<AuditEvent>>(
     slots: &mut [Slot],
     first_slot: usize,
-    events: &[AuditEvent],
+    events: &[E],
     times: &[i64],
 ) -> Observed {
     let mut out = Output::default();
     let mut observed = Observed::default();
     for (i, (event, &time_ms)) in events.iter().zip(times).enumerate() {
-        let view = View::new(event, time_ms);
+        let view = View::new(event.borrow(), time_ms);
         for (s, slot) in slots.iter_mut().enumerate() {
             slot.detector.observe(&view, &mut out);
             observed
@@ -427,6 +453,51 @@ fn observe_all(
                 .state
                 .extend(out.state.drain(..).map(|record| (i, record)));
         }
+    }
+    observed
+}
+
+/// Sigma's first stage for every event of a batch, on this thread and one
+/// more, each taking half.
+fn detect_all<E: Borrow<AuditEvent> + Sync>(sigma: &Sigma, events: &[E]) -> Vec<Detections> {
+    let run = |events: &[E]| {
+        let (mut candidates, mut scratch) = (Vec::new(), Scratch::default());
+        events
+            .iter()
+            .map(|event| sigma.detect(event.borrow(), &mut candidates, &mut scratch))
+            .collect::<Vec<_>>()
+    };
+    let (first, second) = events.split_at(events.len() / 2);
+    std::thread::scope(|scope| {
+        let back = scope.spawn(|| run(second));
+        let mut all = run(first);
+        match back.join() {
+            Ok(rest) => all.extend(rest),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        all
+    })
+}
+
+/// Sigma's second stage over a batch, in order, collected as
+/// [`observe_all`] collects.
+fn correlate_all<E: Borrow<AuditEvent>>(
+    sigma: &mut Sigma,
+    slot: usize,
+    events: &[E],
+    times: &[i64],
+    detections: &mut [Detections],
+) -> Observed {
+    let mut out = Output::default();
+    let mut observed = Observed::default();
+    for (i, ((event, &time_ms), found)) in events.iter().zip(times).zip(detections).enumerate() {
+        sigma.correlate(&View::new(event.borrow(), time_ms), found.take(), &mut out);
+        observed
+            .alerts
+            .extend(out.alerts.drain(..).map(|alert| (i, slot, alert)));
+        observed
+            .state
+            .extend(out.state.drain(..).map(|record| (i, record)));
     }
     observed
 }

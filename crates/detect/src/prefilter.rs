@@ -412,11 +412,17 @@ pub(crate) struct Prefilter {
     lists: Vec<Vec<usize>>,
     /// Per rule, what an event must also have.
     checks: Vec<Vec<Need>>,
+}
+
+/// What one thread asking the prefilter keeps from event to event. The
+/// prefilter itself is read-only, so threads can share it.
+#[derive(Default)]
+pub(crate) struct Scratch {
     /// An operation as events spell it, to its list: no lowercasing or
     /// allocation for an operation seen before.
     memo: HashMap<String, usize>,
-    /// Keyword matching's buffer, kept between events.
-    strings: RefCell<String>,
+    /// Keyword matching's buffer.
+    strings: String,
 }
 
 impl Prefilter {
@@ -468,8 +474,6 @@ impl Prefilter {
             by_operation,
             lists,
             checks,
-            memo: HashMap::new(),
-            strings: RefCell::new(String::new()),
         }
     }
 
@@ -480,8 +484,13 @@ impl Prefilter {
     }
 
     /// Appends to `out` the rules `event` could match, ascending.
-    pub(crate) fn candidates(&mut self, event: &AuditEvent, out: &mut Vec<usize>) {
-        let list = match self.memo.get(event.operation.as_str()) {
+    pub(crate) fn candidates(
+        &self,
+        event: &AuditEvent,
+        out: &mut Vec<usize>,
+        scratch: &mut Scratch,
+    ) {
+        let list = match scratch.memo.get(event.operation.as_str()) {
             Some(&list) => list,
             None => {
                 let lowered = ascii_lowercase_cow(&event.operation);
@@ -490,18 +499,20 @@ impl Prefilter {
                     .get(lowered.as_ref())
                     .copied()
                     .unwrap_or(0);
-                if self.memo.len() < MAX_MEMO {
-                    self.memo.insert(event.operation.clone(), list);
+                if scratch.memo.len() < MAX_MEMO {
+                    scratch.memo.insert(event.operation.clone(), list);
                 }
                 list
             }
         };
-        let facts = Facts::new(event, &self.strings);
+        let strings = RefCell::new(std::mem::take(&mut scratch.strings));
+        let facts = Facts::new(event, &strings);
         for &rule in &self.lists[list] {
             if self.checks[rule].iter().all(|need| facts.meets(need)) {
                 out.push(rule);
             }
         }
+        scratch.strings = strings.into_inner();
     }
 }
 

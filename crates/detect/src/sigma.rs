@@ -74,7 +74,7 @@ use stormproof_store::DetectorStateRecord;
 use crate::alert::{Alert, Severity};
 use crate::config::{duration, millis};
 use crate::detectors::{BuildContext, Component, Detector, Output, Switches, switches};
-use crate::prefilter::Prefilter;
+use crate::prefilter::{Prefilter, Scratch};
 use crate::view::View;
 use crate::{ErrorKind, Result};
 
@@ -172,6 +172,7 @@ impl Component for SigmaConfig {
         Ok(Box::new(Sigma {
             rules,
             candidates: Vec::new(),
+            scratch: Scratch::default(),
             next_evict_ms: i64::MIN,
             reload_ms: millis(self.reload_interval),
             next_poll_ms: i64::MIN,
@@ -293,10 +294,11 @@ impl Rules {
     }
 }
 
-struct Sigma {
+pub(crate) struct Sigma {
     rules: Option<Rules>,
     /// Scratch space for the prefilter's answer, kept between events.
     candidates: Vec<usize>,
+    scratch: Scratch,
     next_evict_ms: i64,
     reload_ms: i64,
     next_poll_ms: i64,
@@ -304,7 +306,84 @@ struct Sigma {
     dirty: bool,
 }
 
+/// What the first stage of observing found in one event: the rules it
+/// matches alone, or `None` to let rsigma evaluate every rule itself.
+pub(crate) type Detections = Option<Vec<EvaluationResult>>;
+
 impl Sigma {
+    /// Re-reads the rules if the poll interval has passed by `time_ms`.
+    pub(crate) fn poll(&mut self, time_ms: i64) {
+        if self.reload_ms > 0 && time_ms >= self.next_poll_ms {
+            self.next_poll_ms = time_ms.saturating_add(self.reload_ms);
+            if let Err(error) = self.refresh(false) {
+                tracing::warn!(message = "sigma rules not reloaded; the previous rules stay in force", %error);
+            }
+        }
+    }
+
+    /// The first stage of observing: the rules `event` matches on its own,
+    /// in load order. It reads no state that events change, so it may run
+    /// on any thread, for events ahead of those [`Sigma::correlate`] has
+    /// seen, as long as the rules are not reloaded in between.
+    pub(crate) fn detect(
+        &self,
+        event: &AuditEvent,
+        candidates: &mut Vec<usize>,
+        scratch: &mut Scratch,
+    ) -> Detections {
+        let rules = self.rules.as_ref()?;
+        let prefilter = rules.prefilter.as_ref()?;
+        if rules.count == 0 {
+            return None;
+        }
+        // The rules that could match, evaluated in load order as rsigma's
+        // own loop would.
+        candidates.clear();
+        prefilter.candidates(event, candidates, scratch);
+        let compiled = rules.engine.engine().rules();
+        let sigma_event = SigmaEvent(event);
+        Some(
+            candidates
+                .iter()
+                .filter_map(|&i| evaluate_rule(compiled.get(i)?, &sigma_event))
+                .collect(),
+        )
+    }
+
+    /// The second stage, in event order: correlations and alerts.
+    pub(crate) fn correlate(&mut self, view: &View<'_>, detections: Detections, out: &mut Output) {
+        let Some(rules) = &mut self.rules else {
+            return;
+        };
+        if rules.count == 0 {
+            return;
+        }
+        let event = SigmaEvent(view.event);
+        let seconds = view.time_ms.div_euclid(1000);
+        if view.time_ms >= self.next_evict_ms {
+            rules.engine.evict_expired(seconds);
+            self.next_evict_ms = view.time_ms.saturating_add(EVICT_EVERY_MS);
+        }
+        let results = match detections {
+            Some(detections) => {
+                rules
+                    .engine
+                    .process_with_detections(&Correlated(event), detections, seconds)
+            }
+            None => rules.engine.process_event_at(&event, seconds),
+        };
+        if results.is_empty() {
+            return;
+        }
+        self.dirty = true;
+        for result in &results {
+            if self.rules.as_ref().is_some_and(|r| r.is_quiet(result)) {
+                continue;
+            }
+            out.alerts.push(self.alert(view, result));
+        }
+    }
+
     /// Reloads if the directory changed (or always, when `force`).
     fn refresh(&mut self, force: bool) -> Result<Option<usize>> {
         let Some(rules) = &mut self.rules else {
@@ -423,52 +502,18 @@ impl Detector for Sigma {
     }
 
     fn observe(&mut self, view: &View<'_>, out: &mut Output) {
-        if self.reload_ms > 0 && view.time_ms >= self.next_poll_ms {
-            self.next_poll_ms = view.time_ms.saturating_add(self.reload_ms);
-            if let Err(error) = self.refresh(false) {
-                tracing::warn!(message = "sigma rules not reloaded; the previous rules stay in force", %error);
-            }
-        }
-        let Some(rules) = &mut self.rules else {
-            return;
-        };
-        if rules.count == 0 {
-            return;
-        }
-        let event = SigmaEvent(view.event);
-        let seconds = view.time_ms.div_euclid(1000);
-        if view.time_ms >= self.next_evict_ms {
-            rules.engine.evict_expired(seconds);
-            self.next_evict_ms = view.time_ms.saturating_add(EVICT_EVERY_MS);
-        }
-        let results = match &mut rules.prefilter {
-            Some(prefilter) => {
-                // The rules that could match, evaluated in load order as
-                // rsigma's own loop would, then correlated as it would.
-                self.candidates.clear();
-                prefilter.candidates(view.event, &mut self.candidates);
-                let compiled = rules.engine.engine().rules();
-                let detections = self
-                    .candidates
-                    .iter()
-                    .filter_map(|&i| evaluate_rule(compiled.get(i)?, &event))
-                    .collect();
-                rules
-                    .engine
-                    .process_with_detections(&Correlated(event), detections, seconds)
-            }
-            None => rules.engine.process_event_at(&event, seconds),
-        };
-        if results.is_empty() {
-            return;
-        }
-        self.dirty = true;
-        for result in &results {
-            if self.rules.as_ref().is_some_and(|r| r.is_quiet(result)) {
-                continue;
-            }
-            out.alerts.push(self.alert(view, result));
-        }
+        self.poll(view.time_ms);
+        let (mut candidates, mut scratch) = (
+            std::mem::take(&mut self.candidates),
+            std::mem::take(&mut self.scratch),
+        );
+        let detections = self.detect(view.event, &mut candidates, &mut scratch);
+        (self.candidates, self.scratch) = (candidates, scratch);
+        self.correlate(view, detections, out);
+    }
+
+    fn as_sigma(&mut self) -> Option<&mut Sigma> {
+        Some(self)
     }
 
     fn checkpoint(&mut self, now_ms: i64, full: bool, out: &mut Output) {

@@ -65,34 +65,40 @@ fn record_alert_in(
     dedup_since: &str,
 ) -> Result<AlertInsert> {
     let tenant = tenant_key(alert.tenant.as_ref());
-    let current: Option<(String, String)> = tx
-        .prepare_cached("SELECT id, last_seen FROM alerts WHERE tenant = ?1 AND dedup_key = ?2")
+    // Most calls count repeats of a row inside the window: one statement.
+    let counted: Option<(String, i64)> = tx
+        .prepare_cached(
+            "UPDATE alerts SET count = count + ?3, last_seen = max(last_seen, ?4)
+             WHERE tenant = ?1 AND dedup_key = ?2 AND last_seen >= ?5 RETURNING id, count",
+        )
         .and_then(|mut s| {
-            s.query_row(params![tenant, alert.dedup_key], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            s.query_row(
+                params![
+                    tenant,
+                    alert.dedup_key,
+                    sql_count(alert.count.max(1)),
+                    alert.last_seen,
+                    dedup_since
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
         })
         .map_err(backend)?;
-    if let Some((id, last_seen)) = current {
-        if last_seen.as_str() >= dedup_since {
-            let count: i64 = tx
-                .prepare_cached(
-                    "UPDATE alerts SET count = count + ?2, last_seen = max(last_seen, ?3)
-                     WHERE id = ?1 RETURNING count",
-                )
-                .and_then(|mut s| {
-                    s.query_row(
-                        params![id, sql_count(alert.count.max(1)), alert.last_seen],
-                        |r| r.get(0),
-                    )
-                })
-                .map_err(backend)?;
-            return Ok(AlertInsert::Duplicate {
-                id,
-                count: u64::try_from(count).unwrap_or(0),
-            });
-        }
+    if let Some((id, count)) = counted {
+        return Ok(AlertInsert::Duplicate {
+            id,
+            count: u64::try_from(count).unwrap_or(0),
+        });
+    }
+    let current: Option<String> = tx
+        .prepare_cached("SELECT id FROM alerts WHERE tenant = ?1 AND dedup_key = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![tenant, alert.dedup_key], |r| r.get(0))
+                .optional()
+        })
+        .map_err(backend)?;
+    if let Some(id) = current {
         // Outside the window: retire the old row out of the unique key's
         // way, so the new one can take it and the old one stays readable.
         tx.prepare_cached("UPDATE alerts SET dedup_key = dedup_key || '#' || id WHERE id = ?1")

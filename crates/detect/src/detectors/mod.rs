@@ -132,6 +132,11 @@ pub(crate) trait Detector: Send {
     fn reload(&mut self, _now_ms: i64, _out: &mut Output) -> Result<Option<usize>> {
         Ok(None)
     }
+    /// The Sigma detector, whose observing splits into two stages that
+    /// [`crate::Engine::process_batch`] spreads over threads.
+    fn as_sigma(&mut self) -> Option<&mut crate::sigma::Sigma> {
+        None
+    }
 }
 
 /// A built detector with its name and switches.

@@ -49,10 +49,15 @@ const TRICKY: &[&str] = &[
 ];
 
 fn write_rules(dir: &Path) {
+    // The shipped rules and the templates beside them.
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
-    for entry in std::fs::read_dir(&shipped).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    for folder in [shipped.clone(), shipped.join("templates")] {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+            }
+        }
     }
     write(
         &dir.join("generated.yml"),

@@ -12,6 +12,21 @@ fn shipped_rules() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules")
 }
 
+/// The shipped rules with the templates installed beside them, as an
+/// operator installs a template once its lists are edited.
+fn installed_rules() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for folder in [shipped_rules(), shipped_rules().join("templates")] {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    dir
+}
+
 fn sigma_only(dir: &Path, reload: &str) -> DetectConfig {
     let mut text = String::new();
     for name in stormproof_detect::DETECTORS {
@@ -35,7 +50,8 @@ fn rules_of(alerts: &[stormproof_detect::Alert]) -> Vec<String> {
 
 #[test]
 fn sigma_component() {
-    let dir = shipped_rules();
+    let installed = installed_rules();
+    let dir = installed.path();
     let section = format!("rules_dir = {:?}", dir.display().to_string());
     crate::compliance::check(&crate::compliance::Case {
         detector: "sigma",
@@ -66,7 +82,8 @@ fn sigma_component() {
 
 #[test]
 fn the_shipped_rules() {
-    let config = sigma_only(&shipped_rules(), "0s");
+    let installed = installed_rules();
+    let config = sigma_only(installed.path(), "0s");
     let outside = "3b0b8f8e-6f0e-4a53-9c3e-1d7f2a9e0c11";
     let rest = "4c8e2f1a-3b7d-4e9c-a5f6-0d1e2c3b4a87";
     let spray = "0c4b2a19-8e7d-4f3c-a6b5-9d8e7f6a5b54";
