@@ -23,17 +23,20 @@ mod pages;
 mod params;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 use stormproof_identity::Issuer;
 use stormproof_verifier::Verifier;
+use tower_service::Service;
 
 pub use audit::{AUDIT_SCOPE, AuditState, mail_access_events};
 pub use extract::{Authenticated, ClientInfo};
@@ -108,16 +111,74 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `router(state)` on `listener` until `shutdown` completes.
+/// How long a client may take to send a request's headers. Without a
+/// bound, a client that sends them a byte at a time holds a connection
+/// (and its memory) for ever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long shutdown waits for requests in flight (event streams never
+/// end on their own) before closing their connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves `router(state)` on `listener` until `shutdown` completes, with
+/// the default [`HEADER_READ_TIMEOUT`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    serve_with(listener, state, HEADER_READ_TIMEOUT, shutdown).await
+}
+
+/// [`serve`] with another header read timeout. HTTP/1.1 only; each
+/// request sees its peer's address as [`ConnectInfo`].
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of descriptors, or a connection reset before it
+                    // was accepted: keep serving the others.
+                    tracing::warn!(message = "accepting an HTTP connection failed", %error);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let mut app = app.clone();
+            async move { app.call(request.map(axum::body::Body::new)).await }
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(message = "HTTP connection ended with an error", %peer, %error);
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::info!(message = "HTTP requests still in flight at shutdown were cut off");
+    }
+    Ok(())
 }
 
 async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {

@@ -96,6 +96,9 @@ pub(crate) fn sha256(value: &str) -> Vec<u8> {
     Sha256::digest(value.as_bytes()).to_vec()
 }
 
+/// RFC 6238's time step, in seconds.
+const TOTP_STEP: u64 = 30;
+
 fn totp_context(tenant: &TenantName, user_id: &str) -> String {
     format!("totp/{tenant}/{user_id}")
 }
@@ -248,7 +251,10 @@ impl Issuer {
         Ok(())
     }
 
-    /// Checks a TOTP code, allowing one step of clock skew either way.
+    /// Checks a TOTP code, allowing one step of clock skew either way. A
+    /// code is accepted once: its time step is claimed in the store, so
+    /// the same code (or an older one) replayed later fails (RFC 6238
+    /// section 5.2).
     pub fn check_totp(&self, user: &UserRecord, code: &str) -> bool {
         let Some(sealed) = &user.totp_sealed else {
             return false;
@@ -262,7 +268,27 @@ impl Issuer {
         let Ok(totp) = TOTP::new(Algorithm::SHA1, 6, 1, 30, secret.to_vec()) else {
             return false;
         };
-        totp.check(code.trim(), self.now().max(0) as u64)
+        let code = code.trim().as_bytes();
+        let now_step = self.now().max(0) as u64 / TOTP_STEP;
+        // Every candidate is compared, in constant time, so the time taken
+        // says nothing about which step matched.
+        let mut matched = None;
+        for step in [now_step.saturating_sub(1), now_step, now_step + 1] {
+            let expected = totp.generate(step * TOTP_STEP);
+            if bool::from(expected.as_bytes().ct_eq(code)) {
+                matched = matched.or(Some(step));
+            }
+        }
+        let Some(step) = matched else {
+            return false;
+        };
+        match self.store.claim_totp_step(&user.tenant, &user.id, step) {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::error!(message = "TOTP step not recorded; refusing the code", %error);
+                false
+            }
+        }
     }
 
     /// The TOTP code for `user` at the current time; lets tests and the demo

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use stormproof_identity::{Issuer, IssuerConfig};
 use stormproof_store::{SqliteStore, Store};
-use stormproof_types::{Email, SystemClock, TenantName};
+use stormproof_types::{Email, ManualClock, SystemClock, TenantName};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -166,9 +166,51 @@ fn totp_is_sealed_and_checked() {
         "the secret is not stored in the clear"
     );
     let code = issuer.current_totp(&user).expect("a code");
-    assert!(issuer.check_totp(&user, &code));
     let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
     assert!(!issuer.check_totp(&user, &wrong));
+    assert!(issuer.check_totp(&user, &code));
     issuer.disable_totp(&email("alice@acme.test")).unwrap();
     assert!(!issuer.check_totp(&issuer.user(&email("alice@acme.test")).unwrap(), &code));
+}
+
+#[test]
+fn a_totp_code_is_accepted_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).expect("store"));
+    let clock = Arc::new(ManualClock::new(1_780_000_000));
+    let issuer = Issuer::open(
+        store,
+        clock.clone(),
+        IssuerConfig::default(),
+        dir.path(),
+        None,
+    )
+    .expect("issuer");
+    issuer
+        .create_tenant(&TenantName::parse("acme").unwrap(), &["acme.test".into()])
+        .unwrap();
+    issuer
+        .create_user(&email("alice@acme.test"), PASSWORD)
+        .unwrap();
+    issuer.enroll_totp(&email("alice@acme.test")).unwrap();
+    let user = issuer.user(&email("alice@acme.test")).unwrap();
+
+    let first = issuer.current_totp(&user).expect("a code");
+    assert!(issuer.check_totp(&user, &first));
+    // Replayed within its step, or in the next one while skew allows it.
+    assert!(!issuer.check_totp(&user, &first), "a code works once");
+    clock.advance(30);
+    assert!(!issuer.check_totp(&user, &first), "a used code stays used");
+    let second = issuer.current_totp(&user).expect("a code");
+    assert_ne!(first, second);
+    assert!(issuer.check_totp(&user, &second));
+
+    // A code of an earlier step, never used, is refused once a later one
+    // was: it may have been seen over a shoulder before the later sign-in.
+    clock.advance(30);
+    let third = issuer.current_totp(&user).expect("a code");
+    clock.advance(30);
+    let fourth = issuer.current_totp(&user).expect("a code");
+    assert!(issuer.check_totp(&user, &fourth));
+    assert!(!issuer.check_totp(&user, &third));
 }

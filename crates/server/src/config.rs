@@ -145,6 +145,10 @@ pub struct ServerSection {
     pub submission: Option<String>,
     /// Host name for SMTP.
     pub hostname: Option<String>,
+    /// How long an HTTP client may take to send a request's headers, e.g.
+    /// `"30s"` (the default).
+    #[serde(default, with = "humantime_serde_opt")]
+    pub header_read_timeout: Option<Duration>,
 }
 
 /// `[tokens]`.

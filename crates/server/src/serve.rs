@@ -102,6 +102,7 @@ pub fn run(data: &Path, config: Config, args: ServeArgs) -> anyhow::Result<()> {
 
     let smtp = args.smtp.or(config.server.smtp.clone());
     let submission = args.submission.or(config.server.submission.clone());
+    let header_read_timeout = config.server.header_read_timeout;
     let hostname = match args.hostname.or(config.server.hostname.clone()) {
         Some(name) => name,
         None => url::Url::parse(&public_url)?
@@ -274,7 +275,8 @@ pub fn run(data: &Path, config: Config, args: ServeArgs) -> anyhow::Result<()> {
         let audit = AuditState { log: audit_log.clone(), dir: audit_dir };
         let mut state = AppState::new(issuer, verifier, audit).with_jmap(jmap);
         state.metrics.push(Arc::new(AlertCounters(alert_metrics)));
-        stormproof_http::serve(listener, state, shutdown_signal()).await.context("serving HTTP")?;
+        let header_read_timeout = header_read_timeout.unwrap_or(stormproof_http::HEADER_READ_TIMEOUT);
+        stormproof_http::serve_with(listener, state, header_read_timeout, shutdown_signal()).await.context("serving HTTP")?;
         // Whatever the outbox still holds, then a final checkpoint.
         let closing = audit_log.clone();
         let _ = tokio::task::spawn_blocking(move || {

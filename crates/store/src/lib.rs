@@ -161,6 +161,9 @@ pub trait Store: MailStore + DetectionStore + Send + Sync + std::fmt::Debug {
     fn set_user_enabled(&self, tenant: &TenantName, id: &str, enabled: bool) -> Result<()>;
     /// Sets or clears the sealed TOTP secret.
     fn set_user_totp(&self, tenant: &TenantName, id: &str, sealed: Option<&[u8]>) -> Result<()>;
+    /// Claims TOTP time step `step` for a user: `true` if no code of that
+    /// step or a later one was accepted before, so a code works once.
+    fn claim_totp_step(&self, tenant: &TenantName, id: &str, step: u64) -> Result<bool>;
     /// Replaces the password hash.
     fn set_user_password(&self, tenant: &TenantName, id: &str, hash: &str) -> Result<()>;
 

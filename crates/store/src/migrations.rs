@@ -335,4 +335,9 @@ CREATE TABLE detector_state (
     PRIMARY KEY (tenant, detector, key)
 ) STRICT;
 "#,
+    // 5: the last TOTP time step a user signed in with, so that a code is
+    // accepted once (RFC 6238 section 5.2).
+    r#"
+ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
+"#,
 ];

@@ -570,6 +570,21 @@ impl Store for SqliteStore {
         })
     }
 
+    fn claim_totp_step(&self, tenant: &TenantName, id: &str, step: u64) -> Result<bool> {
+        let step = i64::try_from(step)
+            .map_err(|_| Error::from(ErrorKind::Invalid("TOTP step out of range".into())))?;
+        self.write(|tx| {
+            let rows = tx
+                .execute(
+                    "UPDATE users SET totp_last_step = ?3 WHERE tenant = ?1 AND id = ?2
+                     AND (totp_last_step IS NULL OR totp_last_step < ?3)",
+                    params![tenant.as_str(), id, step],
+                )
+                .map_err(backend)?;
+            Ok(rows == 1)
+        })
+    }
+
     fn set_user_password(&self, tenant: &TenantName, id: &str, hash: &str) -> Result<()> {
         self.write(|tx| {
             let rows = tx

@@ -8,6 +8,7 @@
 mod audit;
 mod contract;
 mod detection;
+mod http;
 mod jmap;
 mod oidc;
 mod smtp;
