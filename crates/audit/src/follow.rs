@@ -26,14 +26,19 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Follows `log` (stored in `dir`) from record `cursor`.
+    /// Follows `log` (stored in `dir`) from record `cursor`. Records
+    /// already durable from `cursor` on are read from the files at once,
+    /// without waiting for a new one.
     pub fn new(log: &AuditLog, dir: PathBuf, cursor: u64) -> Self {
+        // Subscribed first: a record made durable after `size` is read
+        // either from the feed or from the files, never missed.
+        let feed = log.subscribe();
         Self {
-            feed: log.subscribe(),
+            lagged: cursor < log.size(),
+            feed,
             dir,
             backlog: VecDeque::new(),
             cursor,
-            lagged: false,
         }
     }
 

@@ -7,10 +7,12 @@
 //! place: it retries with backoff and resumes where it stopped.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::event::{AuditEvent, Outcome};
@@ -179,10 +181,33 @@ impl Sink {
         }
     }
 
-    /// Sends every record from the log's current end onwards, forever,
-    /// in order; a failed send is retried with backoff until it succeeds.
-    pub async fn run(self, log: AuditLog, dir: PathBuf) {
-        let mut follower = Follower::new(&log, dir, log.size());
+    /// A stable name for this sink's place in the log, under which its
+    /// cursor can be stored: a hash of its URL, so a secret in the URL is
+    /// stored nowhere else.
+    pub fn cursor_key(&self) -> String {
+        let digest = Sha256::digest(self.name.as_bytes());
+        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        format!("audit_sink_cursor:{hex}")
+    }
+
+    /// Sends every record from `start` onwards, forever, in order; a failed
+    /// send is retried with backoff until it succeeds. After each delivery
+    /// `delivered` is called (on the blocking pool) with the next record to
+    /// send, for the caller to store and pass back as `start` after a
+    /// restart. Delivery is at least once: a crash between a send and its
+    /// `delivered` sends that batch again.
+    pub async fn run(
+        self,
+        log: AuditLog,
+        dir: PathBuf,
+        start: u64,
+        delivered: Arc<dyn Fn(u64) + Send + Sync>,
+    ) {
+        let mut follower = Follower::new(&log, dir, start);
+        // Stored at once, so records that arrive before the first delivery
+        // are not skipped by a restart.
+        let first = delivered.clone();
+        let _ = tokio::task::spawn_blocking(move || first(start)).await;
         loop {
             let batch = match follower.next_batch(WEBHOOK_BATCH * 4).await {
                 Ok(batch) => batch,
@@ -198,6 +223,8 @@ impl Sink {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
+            let (next, delivered) = (follower.cursor(), delivered.clone());
+            let _ = tokio::task::spawn_blocking(move || delivered(next)).await;
         }
     }
 }

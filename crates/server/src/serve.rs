@@ -269,7 +269,22 @@ pub fn run(data: &Path, config: Config, args: ServeArgs) -> anyhow::Result<()> {
             retention,
         ));
         for sink in sinks {
-            tokio::spawn(sink.run(audit_log.clone(), audit_dir.clone()));
+            // A sink resumes where it stopped, records written while the
+            // server was down included; a new one starts at the log's end.
+            let key = sink.cursor_key();
+            let start = store
+                .setting(&key)
+                .ok()
+                .flatten()
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or(audit_log.size(), |stored| stored.min(audit_log.size()));
+            let cursors = store.clone();
+            let delivered: Arc<dyn Fn(u64) + Send + Sync> = Arc::new(move |next: u64| {
+                if let Err(error) = cursors.set_setting(&key, &next.to_string()) {
+                    tracing::warn!(message = "audit sink cursor not stored", %error);
+                }
+            });
+            tokio::spawn(sink.run(audit_log.clone(), audit_dir.clone(), start, delivered));
         }
 
         let audit = AuditState { log: audit_log.clone(), dir: audit_dir };

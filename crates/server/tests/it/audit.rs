@@ -730,3 +730,99 @@ fn a_download_that_fails_is_not_recorded_as_a_read_and_bob_cannot_search() {
         .expect("json");
     assert_eq!(page["events"], json!([]));
 }
+
+#[test]
+fn an_audit_sink_resumes_after_kill_9_with_the_records_its_receiver_refused() {
+    let bound = Duration::from_secs(30);
+    let hook = crate::webhook_receiver::HookReceiver::start().unwrap();
+    let data = crate::testkit::tenants_data();
+    std::fs::write(
+        data.path().join("stormproof.toml"),
+        format!("[[audit.sinks]]\nurl = {:?}\n", hook.url),
+    )
+    .unwrap();
+    let mut server = Server::start_in(data);
+    let has = |operation: &'static str| {
+        move |body: &Value| {
+            body.as_array()
+                .is_some_and(|records| records.iter().any(|r| r["operation"] == operation))
+        }
+    };
+
+    server.cli_ok(&["user", "disable", "bob@globex.test"]);
+    assert!(
+        hook.wait_for(bound, has("user_disabled")).is_some(),
+        "the sink delivers records as they land"
+    );
+
+    // The receiver goes down; the sink keeps retrying the next record.
+    hook.set_failing(true);
+    server.cli_ok(&["user", "enable", "bob@globex.test"]);
+    let deadline = Instant::now() + bound;
+    while hook.refused() == 0 {
+        assert!(Instant::now() < deadline, "the sink never tried to deliver");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.kill9();
+
+    // Back up, after the crash: the refused record is delivered.
+    hook.set_failing(false);
+    server.spawn();
+    assert!(
+        hook.wait_for(bound, has("user_enabled")).is_some(),
+        "the record the receiver refused before the crash was never delivered"
+    );
+}
+
+#[test]
+fn a_syslog_sink_sends_rfc_5424_records_with_octet_counting_over_tcp() {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let data = crate::testkit::tenants_data();
+    std::fs::write(
+        data.path().join("stormproof.toml"),
+        format!("[[audit.sinks]]\nurl = \"syslog+tcp://{address}\"\nformat = \"ocsf\"\n"),
+    )
+    .unwrap();
+    let server = Server::start_in(data);
+    server.cli_ok(&["user", "disable", "bob@globex.test"]);
+
+    // Frames until one carries the change; each connection is one batch.
+    listener.set_nonblocking(false).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut frames = Vec::new();
+    while !frames.iter().any(|f: &String| f.contains("user_disabled")) {
+        assert!(
+            Instant::now() < deadline,
+            "no syslog frame carried the change: {frames:?}"
+        );
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).unwrap();
+        let mut rest = bytes.as_slice();
+        // RFC 6587 octet counting: "<length> <message>".
+        while !rest.is_empty() {
+            let space = rest.iter().position(|&b| b == b' ').expect("a length");
+            let length: usize = std::str::from_utf8(&rest[..space])
+                .unwrap()
+                .parse()
+                .unwrap();
+            let message = &rest[space + 1..space + 1 + length];
+            frames.push(String::from_utf8(message.to_vec()).unwrap());
+            rest = &rest[space + 1 + length..];
+        }
+    }
+    let frame = frames.iter().find(|f| f.contains("user_disabled")).unwrap();
+    // RFC 5424: <PRI>1 TIMESTAMP HOSTNAME APP-NAME ...
+    assert!(frame.starts_with('<'), "{frame}");
+    assert!(frame.contains(">1 "), "{frame}");
+    assert!(frame.contains(" stormproof "), "{frame}");
+    // The body is OCSF: an account change.
+    let json_start = frame.find('{').expect("a JSON body");
+    let body: Value = serde_json::from_str(&frame[json_start..]).unwrap();
+    assert_eq!(body["class_uid"], 3001, "{body}");
+}
