@@ -115,6 +115,14 @@ impl AuditEvent {
     }
 }
 
+/// Now, in Unix milliseconds: audit time is wall-clock time.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// Formats Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn format_time_ms(time_ms: i64) -> String {
     let ms = u64::try_from(time_ms).unwrap_or(0);

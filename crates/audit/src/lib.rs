@@ -44,7 +44,7 @@ pub mod sinks;
 mod verify;
 
 pub use event::{
-    AccessKind, Actor, AuditEvent, Outcome, Target, format_time, format_time_ms, parse_time,
+    AccessKind, Actor, AuditEvent, Outcome, Target, format_time, format_time_ms, now_ms, parse_time,
 };
 pub use follow::Follower;
 pub use log::{AuditLog, LogOptions, Receipt};

@@ -119,15 +119,33 @@ pub fn syslog_message(hostname: &str, event: &AuditEvent, body: &Value) -> Strin
         .take(32)
         .collect();
     let msgid = if msgid.is_empty() { "-".into() } else { msgid };
+    let structured = format!("[stormproof@32473 seq=\"{}\"]", event.seq);
+    rfc5424_message(
+        severity,
+        &event.time,
+        hostname,
+        &msgid,
+        &structured,
+        &body.to_string(),
+    )
+}
+
+/// One RFC 5424 message from Stormproof: facility 13 (log audit),
+/// `severity` 0 (emergency) to 7 (debug), APP-NAME `stormproof`, PROCID
+/// this process. `structured_data` is `-` or whole SD-ELEMENTs.
+pub fn rfc5424_message(
+    severity: u8,
+    time: &str,
+    hostname: &str,
+    msgid: &str,
+    structured_data: &str,
+    body: &str,
+) -> String {
     format!(
-        "<{}>1 {} {} stormproof {} {} [stormproof@32473 seq=\"{}\"] {}",
-        13 * 8 + severity,
-        event.time,
+        "<{}>1 {time} {} stormproof {} {msgid} {structured_data} {body}",
+        13 * 8 + u32::from(severity.min(7)),
         if hostname.is_empty() { "-" } else { hostname },
         std::process::id(),
-        msgid,
-        event.seq,
-        body
     )
 }
 

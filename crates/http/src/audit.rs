@@ -12,7 +12,9 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use stormproof_audit::search::{Filter, search};
-use stormproof_audit::{AccessKind, Actor, AuditEvent, AuditLog, LogReader, Outcome, Target, ocsf};
+use stormproof_audit::{
+    AccessKind, Actor, AuditEvent, AuditLog, LogReader, Outcome, Target, now_ms, ocsf,
+};
 use stormproof_identity::RequestInfo;
 use stormproof_jmap::{Access, Caller};
 use stormproof_verifier::Principal;
@@ -43,14 +45,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/audit/proof", get(inclusion))
         .route("/api/audit/consistency", get(consistency))
         .route("/api/me/mail-access", get(my_mail_access))
-}
-
-/// Milliseconds since the Unix epoch. Audit time is wall-clock time.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// The actor a verified HTTP request names.

@@ -254,13 +254,13 @@ pub fn syslog_line(hostname: &str, alert: &Alert) -> String {
         Severity::Low => 5,
         Severity::Info => 6,
     };
-    format!(
-        "<{}>1 {} {} stormproof {} alert - {}",
-        13 * 8 + severity,
-        alert.time,
-        if hostname.is_empty() { "-" } else { hostname },
-        std::process::id(),
-        serde_json::to_string(alert).unwrap_or_default()
+    stormproof_audit::sinks::rfc5424_message(
+        severity,
+        &alert.time,
+        hostname,
+        "alert",
+        "-",
+        &serde_json::to_string(alert).unwrap_or_default(),
     )
 }
 
@@ -335,10 +335,7 @@ async fn send(kind: &Kind, alert: &Alert, context: &SinkContext) -> Result<(), S
                 ),
             };
             let (store, delivery) = (context.store.clone(), context.delivery.clone());
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
+            let now = stormproof_types::Clock::now(&stormproof_types::SystemClock);
             tokio::task::spawn_blocking(move || {
                 deliver_notice(store.as_ref(), &delivery, &notice, now)
             })

@@ -309,10 +309,7 @@ pub fn record_operator_read(data: &Path, operation: &str, filter: &Filter, count
     };
     let record = SecurityEventRecord {
         id: 0,
-        time: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0),
+        time: stormproof_types::Clock::now(&stormproof_types::SystemClock),
         tenant: filter.tenant.clone(),
         kind: operation.into(),
         reason: "admin_cli".into(),

@@ -234,10 +234,7 @@ pub fn notify(context: &DetectionContext, query: &ExposureQuery, what: &str, don
             return;
         }
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = stormproof_types::Clock::now(&stormproof_types::SystemClock);
     for notice in exposure_notices(&report, what, done, &context.contacts) {
         if let Err(error) = deliver_notice(context.store.as_ref(), &context.delivery, &notice, now)
         {

@@ -174,10 +174,7 @@ fn send_notices(
     let contacts = config.response.contacts()?;
     let owned: Arc<dyn Store> = Arc::new(SqliteStore::open(data)?);
     let delivery = Delivery::open(owned, data)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = stormproof_types::Clock::now(&stormproof_types::SystemClock);
     let mut delivered = 0;
     for notice in exposure_notices(&report, what, done, &contacts) {
         delivered += deliver_notice(store, &delivery, &notice, now)?;

@@ -28,7 +28,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stormproof_audit::{AccessKind, Actor, AuditEvent, AuditLog, Outcome, Target as AuditTarget};
+use stormproof_audit::{
+    AccessKind, Actor, AuditEvent, AuditLog, Outcome, Target as AuditTarget, now_ms,
+};
 use stormproof_identity::Issuer;
 pub use stormproof_mail::rfc5322_date;
 use stormproof_mail::{Delivery, Target};
@@ -163,13 +165,6 @@ impl Submitter {
             protocol: "smtp".into(),
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[derive(Debug)]
