@@ -1,6 +1,8 @@
 //! Offline detection: reading a log file into events and running the
 //! engine over them (`stormproof detect --input FILE`).
 
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use stormproof_audit::AuditEvent;
@@ -36,32 +38,110 @@ impl std::str::FromStr for Format {
 
 /// Reads a whole input file into events, in file order.
 pub fn read_events(path: &Path, format: Format) -> Result<Vec<AuditEvent>> {
-    let text = std::fs::read_to_string(path).map_err(|source| ErrorKind::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let name = path.display().to_string();
-    match format {
-        Format::Stormproof => parse_json_lines(&text, &name),
-        Format::M365 => m365::parse(&text, &name),
-    }
+    open_events(path, format)?.collect()
 }
 
-fn parse_json_lines(text: &str, name: &str) -> Result<Vec<AuditEvent>> {
-    let mut events = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
+/// The events of an input file, in file order, read as they are needed:
+/// memory stays flat however long the file. (A Microsoft 365 export that
+/// is one JSON array is the exception: it is parsed whole.) An unreadable
+/// record ends the iteration with its error.
+pub fn open_events(
+    path: &Path,
+    format: Format,
+) -> Result<Box<dyn Iterator<Item = Result<AuditEvent>>>> {
+    let io = |source| ErrorKind::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let name = path.display().to_string();
+    let mut reader = BufReader::new(File::open(path).map_err(io)?);
+    let is_array = loop {
+        let buffer = reader.fill_buf().map_err(io)?;
+        match buffer.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(at) => break buffer[at] == b'[',
+            None if buffer.is_empty() => break false,
+            None => {
+                let len = buffer.len();
+                reader.consume(len);
+            }
         }
-        let event = serde_json::from_str(line).map_err(|e| ErrorKind::Input {
-            path: name.to_owned(),
-            record: i + 1,
-            message: e.to_string(),
-        })?;
-        events.push(event);
+    };
+    if format == Format::M365 && is_array {
+        let mut text = String::new();
+        reader.read_to_string(&mut text).map_err(io)?;
+        return Ok(Box::new(m365::parse(&text, &name)?.into_iter().map(Ok)));
     }
-    Ok(events)
+    let mut records = 0u64;
+    let mut failed = false;
+    let lines = reader.lines().enumerate().filter_map(move |(i, line)| {
+        if failed {
+            return None;
+        }
+        let error = |message: String| -> crate::Error {
+            ErrorKind::Input {
+                path: name.clone(),
+                record: i + 1,
+                message,
+            }
+            .into()
+        };
+        let parsed = match line {
+            Err(source) => Err(ErrorKind::Io {
+                path: name.clone(),
+                source,
+            }
+            .into()),
+            Ok(line) if line.trim().is_empty() => return None,
+            Ok(line) => match format {
+                Format::Stormproof => {
+                    serde_json::from_str(line.trim()).map_err(|e| error(e.to_string()))
+                }
+                Format::M365 => {
+                    let seq = records;
+                    records += 1;
+                    let event = serde_json::from_str(&line)
+                        .map_err(|e| e.to_string())
+                        .and_then(m365::unwrap_audit_data)
+                        .map(|record| m365::to_event(&record, seq))
+                        .map_err(error);
+                    match event {
+                        Ok(Some(event)) => Ok(event),
+                        // Not a mail read or a sign-in.
+                        Ok(None) => return None,
+                        Err(e) => Err(e),
+                    }
+                }
+            },
+        };
+        failed = parsed.is_err();
+        Some(parsed)
+    });
+    Ok(Box::new(lines))
+}
+
+/// Runs the engine over the events of `path` as [`detect_stream`] does,
+/// reading them as it goes. An unreadable record stops the run with its
+/// error, after the events before it were examined (their alerts handed
+/// to `out`) and the engine's state flushed.
+pub fn detect_file(
+    engine: &mut Engine,
+    path: &Path,
+    format: Format,
+    mut out: impl FnMut(&Alert),
+) -> Result<StreamStats> {
+    let mut failure = None;
+    let events = open_events(path, format)?.map_while(|event| match event {
+        Ok(event) => Some(event),
+        Err(error) => {
+            failure = Some(error);
+            None
+        }
+    });
+    let stats = detect_stream(engine, events, &mut out)?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(stats),
+    }
 }
 
 /// What an offline run saw.

@@ -47,7 +47,7 @@ pub use detectors::{
     TokenForgeryConfig, TokenReplayConfig,
 };
 pub use engine::Engine;
-pub use input::{Format, StreamStats, detect_stream, read_events};
+pub use input::{Format, StreamStats, detect_file, detect_stream, open_events, read_events};
 pub use sigma::SigmaConfig;
 
 /// A detection operation failed.

@@ -84,7 +84,7 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<AuditEvent>> {
 }
 
 /// A Purview export row's `AuditData`, or the record itself.
-fn unwrap_audit_data(record: Value) -> std::result::Result<Value, String> {
+pub(crate) fn unwrap_audit_data(record: Value) -> std::result::Result<Value, String> {
     match record {
         Value::Object(mut map) => match map.remove("AuditData") {
             Some(Value::String(text)) => {

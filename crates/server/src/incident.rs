@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use stormproof_audit::LogReader;
-use stormproof_detect::{Engine, Format, detect_stream, read_events};
+use stormproof_detect::{Engine, Format, detect_file};
 use stormproof_identity::Issuer;
 use stormproof_mail::Delivery;
 use stormproof_respond::{
@@ -24,7 +24,6 @@ use crate::config::Config;
 /// stdout as JSON lines.
 pub fn detect(config: &Config, args: DetectArgs) -> anyhow::Result<()> {
     let format: Format = args.format.parse().map_err(anyhow::Error::msg)?;
-    let events = read_events(&args.input, format)?;
     let scratch = tempfile::Builder::new()
         .prefix("stormproof-detect")
         .tempdir()
@@ -33,7 +32,9 @@ pub fn detect(config: &Config, args: DetectArgs) -> anyhow::Result<()> {
     let mut engine = Engine::new(&config.detect, store)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed = None;
-    let stats = detect_stream(&mut engine, events, |alert| {
+    // Events are read as the engine goes, so an export of any size runs
+    // in bounded memory; a bad record stops the run after the ones before.
+    let stats = detect_file(&mut engine, &args.input, format, |alert| {
         if failed.is_none()
             && let Err(error) = serde_json::to_writer(&mut out, alert)
                 .map_err(anyhow::Error::from)
@@ -45,9 +46,10 @@ pub fn detect(config: &Config, args: DetectArgs) -> anyhow::Result<()> {
     if let Some(error) = failed {
         return Err(error);
     }
+    // What was found before a bad record is printed all the same.
+    out.flush()?;
     // The engine's final flush can fail too; a run that did is not trusted.
     let stats = stats?;
-    out.flush()?;
     tracing::info!(message = "detection done", ?stats);
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The engine: deduplication, the store, restarts, offline runs.
 
-use stormproof_detect::{Format, detect_stream, read_events};
+use stormproof_detect::{Format, detect_file, detect_stream, read_events};
 use stormproof_store::DetectionStore;
 
 use crate::support::*;
@@ -270,6 +270,27 @@ fn offline_detection_over_a_log_file() {
     write(&path, "{\"seq\": 0}\n");
     let error = read_events(&path, Format::Stormproof).unwrap_err();
     assert!(error.to_string().contains("record 1"), "{error}");
+
+    // Read as it goes: what comes before a bad record is examined, then
+    // the run stops with the record's number.
+    write(
+        &path,
+        &format!("{}\n{}\nnot json\n{}\n", lines[0], lines[1], lines[2]),
+    );
+    // A fresh store: the first run's alerts would deduplicate these.
+    let fresh = TestStore::new();
+    let mut engine = fresh.engine(&config(""));
+    let mut seen = Vec::new();
+    let error = detect_file(&mut engine, &path, Format::Stormproof, |a| {
+        seen.push(a.clone())
+    })
+    .unwrap_err();
+    assert!(error.to_string().contains("record 3"), "{error}");
+    assert_eq!(
+        seen.len(),
+        1,
+        "the rejection before the bad line raised its alert"
+    );
     assert_eq!("m365".parse::<Format>(), Ok(Format::M365));
     assert!("csv".parse::<Format>().is_err());
 }
