@@ -36,6 +36,16 @@ const FAILURE_WINDOW: Duration = Duration::from_secs(900);
 /// Sign-ins in progress kept at most; the oldest are dropped past this.
 const MAX_PENDING: usize = 10_000;
 
+/// Runs a handler's work on the blocking pool. The OAuth and sign-in
+/// endpoints hash passwords and client secrets (argon2, tens of
+/// milliseconds each) and write the store: on the runtime's few threads, a
+/// burst of sign-in attempts would stall every other request.
+async fn blocking(work: impl FnOnce() -> Response + Send + 'static) -> Response {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
@@ -420,6 +430,15 @@ async fn authorize_submit(
     ClientInfo(info): ClientInfo,
     body: Bytes,
 ) -> Response {
+    blocking(move || authorize_submit_blocking(state, name, info, body)).await
+}
+
+fn authorize_submit_blocking(
+    state: AppState,
+    name: String,
+    info: RequestInfo,
+    body: Bytes,
+) -> Response {
     let tenant = match tenant(&state, &name) {
         Ok(t) => t,
         Err(r) => return r,
@@ -601,6 +620,17 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    blocking(move || token_blocking(state, name, info, uri, headers, body)).await
+}
+
+fn token_blocking(
+    state: AppState,
+    name: String,
+    info: RequestInfo,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let ClientRequest {
         tenant,
         form,
@@ -696,6 +726,15 @@ async fn device_authorization(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    blocking(move || device_authorization_blocking(state, name, headers, body)).await
+}
+
+fn device_authorization_blocking(
+    state: AppState,
+    name: String,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let ClientRequest {
         tenant,
         form,
@@ -744,6 +783,15 @@ async fn device_submit(
     State(state): State<AppState>,
     Path(name): Path<String>,
     ClientInfo(info): ClientInfo,
+    body: Bytes,
+) -> Response {
+    blocking(move || device_submit_blocking(state, name, info, body)).await
+}
+
+fn device_submit_blocking(
+    state: AppState,
+    name: String,
+    info: RequestInfo,
     body: Bytes,
 ) -> Response {
     let tenant = match tenant(&state, &name) {
@@ -821,6 +869,16 @@ async fn introspect(
     Path(name): Path<String>,
     headers: HeaderMap,
     ClientInfo(info): ClientInfo,
+    body: Bytes,
+) -> Response {
+    blocking(move || introspect_blocking(state, name, headers, info, body)).await
+}
+
+fn introspect_blocking(
+    state: AppState,
+    name: String,
+    headers: HeaderMap,
+    info: RequestInfo,
     body: Bytes,
 ) -> Response {
     let ClientRequest {
@@ -910,6 +968,10 @@ async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    blocking(move || revoke_blocking(state, name, headers, body)).await
+}
+
+fn revoke_blocking(state: AppState, name: String, headers: HeaderMap, body: Bytes) -> Response {
     let ClientRequest {
         tenant,
         form,
