@@ -177,31 +177,27 @@ impl Engine {
             return;
         };
         let first_sigma = builtins.len();
-        let (front, back) = match last.detector.as_sigma() {
-            Some(sigma) => {
-                // Rules are reloaded only between batches here, so both
-                // stages of every event see the same rules.
-                if let Some(&first) = times.first() {
-                    sigma.poll(first);
-                }
-                // Stage one on both threads, each taking half the events;
-                // then stage two beside the built-in detectors.
-                let mut detections = detect_all(sigma, events);
-                std::thread::scope(|scope| {
-                    let back = scope.spawn(|| {
-                        correlate_all(sigma, first_sigma, events, &times, &mut detections)
-                    });
-                    let front = observe_all(builtins, 0, events, &times);
-                    (front, back.join())
-                })
+        let Some(sigma) = last.detector.as_sigma() else {
+            // `process_batch` comes here only with Sigma last.
+            for event in events {
+                new.extend(self.process(event.borrow()));
             }
-            None => std::thread::scope(|scope| {
-                let back = scope
-                    .spawn(|| observe_all(std::slice::from_mut(last), first_sigma, events, &times));
-                let front = observe_all(builtins, 0, events, &times);
-                (front, back.join())
-            }),
+            return;
         };
+        // Rules are reloaded only between batches here, so both stages of
+        // every event see the same rules.
+        if let Some(&first) = times.first() {
+            sigma.poll(first);
+        }
+        // Stage one on both threads, each taking half the events; then
+        // stage two beside the built-in detectors.
+        let mut detections = detect_all(sigma, events);
+        let (front, back) = std::thread::scope(|scope| {
+            let back =
+                scope.spawn(|| correlate_all(sigma, first_sigma, events, &times, &mut detections));
+            let front = observe_all(builtins, events, &times);
+            (front, back.join())
+        });
         let back = match back {
             Ok(back) => back,
             // A detector that panicked on its thread panics on this one.
@@ -433,13 +429,8 @@ struct Observed {
     state: Vec<(usize, DetectorStateRecord)>,
 }
 
-/// Runs `slots` (the engine's slots from `first_slot` on) over `events`.
-fn observe_all<E: Borrow<AuditEvent>>(
-    slots: &mut [Slot],
-    first_slot: usize,
-    events: &[E],
-    times: &[i64],
-) -> Observed {
+/// Runs `slots` (the engine's first slots) over `events`.
+fn observe_all<E: Borrow<AuditEvent>>(slots: &mut [Slot], events: &[E], times: &[i64]) -> Observed {
     let mut out = Output::default();
     let mut observed = Observed::default();
     for (i, (event, &time_ms)) in events.iter().zip(times).enumerate() {
@@ -448,7 +439,7 @@ fn observe_all<E: Borrow<AuditEvent>>(
             slot.detector.observe(&view, &mut out);
             observed
                 .alerts
-                .extend(out.alerts.drain(..).map(|alert| (i, first_slot + s, alert)));
+                .extend(out.alerts.drain(..).map(|alert| (i, s, alert)));
             observed
                 .state
                 .extend(out.state.drain(..).map(|record| (i, record)));

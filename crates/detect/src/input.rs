@@ -71,9 +71,20 @@ pub fn open_events(
         reader.read_to_string(&mut text).map_err(io)?;
         return Ok(Box::new(m365::parse(&text, &name)?.into_iter().map(Ok)));
     }
+    Ok(Box::new(lines_events(reader, format, name)))
+}
+
+/// The events of JSON lines in `format`, skipping blank lines (and, for
+/// Microsoft 365, records that are not mail reads or sign-ins). An
+/// unreadable line ends the iteration with its error.
+pub(crate) fn lines_events<'a>(
+    reader: impl BufRead + 'a,
+    format: Format,
+    name: String,
+) -> impl Iterator<Item = Result<AuditEvent>> + 'a {
     let mut records = 0u64;
     let mut failed = false;
-    let lines = reader.lines().enumerate().filter_map(move |(i, line)| {
+    reader.lines().enumerate().filter_map(move |(i, line)| {
         if failed {
             return None;
         }
@@ -115,8 +126,7 @@ pub fn open_events(
         };
         failed = parsed.is_err();
         Some(parsed)
-    });
-    Ok(Box::new(lines))
+    })
 }
 
 /// Runs the engine over the events of `path` as [`detect_stream`] does,

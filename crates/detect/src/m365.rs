@@ -48,26 +48,16 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<AuditEvent>> {
         }
         .into()
     };
-    let records: Vec<(usize, Value)> = if text.trim_start().starts_with('[') {
-        let all: Vec<Value> = serde_json::from_str(text).map_err(|e| error(0, e.to_string()))?;
-        all.into_iter()
-            .enumerate()
-            .map(|(i, v)| (i + 1, v))
-            .collect()
-    } else {
-        let mut all = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let value = serde_json::from_str(line).map_err(|e| error(i + 1, e.to_string()))?;
-            all.push((i + 1, value));
-        }
-        all
-    };
+    if !text.trim_start().starts_with('[') {
+        // JSON lines, read as `stormproof detect` reads a file of them.
+        return crate::input::lines_events(text.as_bytes(), crate::Format::M365, name.to_owned())
+            .collect();
+    }
+    let all: Vec<Value> = serde_json::from_str(text).map_err(|e| error(0, e.to_string()))?;
+    let records = all.into_iter().enumerate().map(|(i, v)| (i + 1, v));
     let mut events = Vec::new();
     let mut skipped = 0usize;
-    for (seq, (position, record)) in records.into_iter().enumerate() {
+    for (seq, (position, record)) in records.enumerate() {
         let record = unwrap_audit_data(record).map_err(|e| error(position, e))?;
         match to_event(&record, seq as u64) {
             Some(event) => events.push(event),
