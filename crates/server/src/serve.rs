@@ -12,6 +12,9 @@ use stormproof_keys::Pkcs11Token;
 use stormproof_mail::Delivery;
 use stormproof_smtp::{Listener, SmtpContext};
 use stormproof_store::{SqliteStore, Store};
+
+/// Where the DPoP proof ids already used outlive a restart.
+const DPOP_MEMORY_FILE: &str = "dpop-seen";
 use stormproof_types::{Clock, SystemClock};
 use stormproof_verifier::{SecurityEventSink, Verifier, VerifierConfig};
 
@@ -132,6 +135,10 @@ pub fn run(data: &Path, config: Config, args: ServeArgs) -> anyhow::Result<()> {
         },
         Some(events),
     )?);
+    let dpop_memory = data.join(DPOP_MEMORY_FILE);
+    verifier
+        .restore_dpop_memory(&dpop_memory)
+        .context("restoring the DPoP proof ids already used")?;
 
     let audit_log = crate::audit::open_log(data, &crate::audit::origin(&public_url))?;
     let audit_dir = crate::audit::audit_dir(data);
@@ -288,10 +295,14 @@ pub fn run(data: &Path, config: Config, args: ServeArgs) -> anyhow::Result<()> {
         }
 
         let audit = AuditState { log: audit_log.clone(), dir: audit_dir };
+        let stopping_verifier = verifier.clone();
         let mut state = AppState::new(issuer, verifier, audit).with_jmap(jmap);
         state.metrics.push(Arc::new(AlertCounters(alert_metrics)));
         let header_read_timeout = header_read_timeout.unwrap_or(stormproof_http::HEADER_READ_TIMEOUT);
         stormproof_http::serve_with(listener, state, header_read_timeout, shutdown_signal()).await.context("serving HTTP")?;
+        if let Err(error) = stopping_verifier.save_dpop_memory(&dpop_memory) {
+            tracing::error!(message = "DPoP proof ids not saved; the next start refuses older proofs", %error);
+        }
         // Whatever the outbox still holds, then a final checkpoint.
         let closing = audit_log.clone();
         let _ = tokio::task::spawn_blocking(move || {

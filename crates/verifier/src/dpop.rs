@@ -2,6 +2,9 @@
 //! tokens, and the memory of proof ids already used.
 
 use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::Path;
 use std::sync::Mutex;
 
 use serde_json::Value;
@@ -73,6 +76,10 @@ pub(crate) fn verify_proof(
     if now.abs_diff(claims.iat) > window.max(0).unsigned_abs() {
         return Err(RejectReason::DpopInvalid);
     }
+    // Made before a restart that lost the ids then seen: it may be a replay.
+    if claims.iat < replay.not_before() {
+        return Err(RejectReason::DpopInvalid);
+    }
     if let Some(token) = access_token {
         let expected = stormproof_jws::b64(Sha256::digest(token.as_bytes()));
         let presented = claims.ath.as_deref().unwrap_or_default();
@@ -141,12 +148,87 @@ pub(crate) struct ReplayCache {
 struct ReplayInner {
     seen: HashMap<[u8; 32], UnixTime>,
     prune_at_len: usize,
+    /// Proofs made before this are refused (see [`ReplayCache::restore`]).
+    not_before: UnixTime,
 }
+
+/// The first line of the memory file while the server runs: a restart that
+/// finds it knows the ids seen were lost.
+const RUNNING: &[u8] = b"stormproof dpop-seen running\n";
+/// The first line of the memory file a clean stop saved, before its entries
+/// (32-byte id, 8-byte big-endian expiry).
+const SAVED: &[u8] = b"stormproof dpop-seen saved\n";
+const ENTRY: usize = 40;
 
 /// Entries below which pruning is not worth the scan.
 const PRUNE_FLOOR: usize = 1024;
 
 impl ReplayCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReplayInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn not_before(&self) -> UnixTime {
+        self.lock().not_before
+    }
+
+    /// Takes up the ids a clean stop saved at `path`, then marks the file as
+    /// in use. If the last run did not stop cleanly, its ids are lost:
+    /// proofs made before `now` are refused from then on, which costs a
+    /// client at most one retry with a fresh proof. No file: a first start.
+    pub(crate) fn restore(&self, path: &Path, now: UnixTime) -> io::Result<()> {
+        let mut contents = Vec::new();
+        match File::open(path) {
+            Ok(mut file) => {
+                file.read_to_end(&mut contents)?;
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+        {
+            let mut inner = self.lock();
+            if let Some(entries) = contents.strip_prefix(SAVED) {
+                for entry in entries.chunks_exact(ENTRY) {
+                    let (id, expiry) = entry.split_at(32);
+                    let (Ok(id), Ok(expiry)) =
+                        (<[u8; 32]>::try_from(id), <[u8; 8]>::try_from(expiry))
+                    else {
+                        continue;
+                    };
+                    let expiry = i64::from_be_bytes(expiry);
+                    if expiry >= now {
+                        inner.seen.insert(id, expiry);
+                    }
+                }
+            } else if !contents.is_empty() {
+                // Running (a crash), or damaged: either way the ids are gone.
+                tracing::warn!(
+                    message = "DPoP proof ids were not saved at the last stop; refusing older proofs",
+                    path = %path.display()
+                );
+                inner.not_before = now;
+            }
+        }
+        write_atomically(path, RUNNING)
+    }
+
+    /// Saves the ids still within their window to `path`, for
+    /// [`ReplayCache::restore`] after a clean stop.
+    pub(crate) fn save(&self, path: &Path, now: UnixTime) -> io::Result<()> {
+        let mut contents = SAVED.to_vec();
+        {
+            let inner = self.lock();
+            contents.reserve(inner.seen.len() * ENTRY);
+            for (id, expiry) in inner.seen.iter().filter(|(_, e)| **e >= now) {
+                contents.extend_from_slice(id);
+                contents.extend_from_slice(&expiry.to_be_bytes());
+            }
+        }
+        write_atomically(path, &contents)
+    }
+
     /// Records `(jkt, jti)` until `expires`; false if it was already there.
     fn first_use(&self, jkt: &str, jti: &str, expires: UnixTime, now: UnixTime) -> bool {
         let mut hasher = Sha256::new();
@@ -154,10 +236,7 @@ impl ReplayCache {
         hasher.update(jkt.as_bytes());
         hasher.update(jti.as_bytes());
         let id: [u8; 32] = hasher.finalize().into();
-        let mut inner = self
-            .inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut inner = self.lock();
         // Pruning when the map has doubled since the last prune keeps the
         // cost amortised constant per insert.
         if inner.seen.len() >= inner.prune_at_len.max(PRUNE_FLOOR) {
@@ -172,6 +251,20 @@ impl ReplayCache {
             }
         }
     }
+}
+
+/// Replaces `path` with `contents` so that a crash leaves the old file or
+/// the new one, never a mix.
+fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let temporary = path.with_extension("tmp");
+    let mut file = File::create(&temporary)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    fs::rename(&temporary, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -215,5 +308,34 @@ mod tests {
         assert!(!cache.first_use("k", "j", 100, 60));
         assert!(cache.first_use("k2", "j", 100, 60));
         assert!(cache.first_use("k", "j", 200, 101));
+    }
+
+    #[test]
+    fn saved_ids_come_back_and_a_lost_memory_refuses_older_proofs() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("dpop-seen");
+
+        let first = ReplayCache::default();
+        first.restore(&path, 50).expect("first start");
+        assert_eq!(first.not_before(), 0, "no file: a first start");
+        assert!(first.first_use("k", "live", 200, 50));
+        assert!(first.first_use("k", "expired", 60, 50));
+        first.save(&path, 100).expect("save");
+
+        let second = ReplayCache::default();
+        second.restore(&path, 110).expect("clean restart");
+        assert_eq!(second.not_before(), 0);
+        assert!(!second.first_use("k", "live", 200, 110), "saved id refused");
+        assert!(second.first_use("k", "expired", 200, 110), "expired id dropped");
+
+        // The second run ends without saving: the file still says running.
+        let third = ReplayCache::default();
+        third.restore(&path, 120).expect("restart after a crash");
+        assert_eq!(third.not_before(), 120);
+
+        std::fs::write(&path, b"garbage").expect("damage");
+        let fourth = ReplayCache::default();
+        fourth.restore(&path, 130).expect("restart on a damaged file");
+        assert_eq!(fourth.not_before(), 130);
     }
 }

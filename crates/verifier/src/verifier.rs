@@ -67,6 +67,9 @@ pub enum ErrorKind {
     /// The store could not be read.
     #[error("store: {0}")]
     Store(String),
+    /// The file that carries DPoP proof ids across a restart failed.
+    #[error("DPoP proof memory: {0}")]
+    ProofMemory(#[source] std::io::Error),
 }
 
 impl From<stormproof_store::Error> for Error {
@@ -269,6 +272,26 @@ impl Verifier {
             &self.replay,
         )
         .map_err(|reason| self.reject(Rejection::new(reason), None, None))
+    }
+
+    /// Carries the DPoP proof ids already used across a restart, through
+    /// the file at `path` (one per server, in its data directory): takes up
+    /// those [`Verifier::save_dpop_memory`] left. After a stop that did not
+    /// save (a crash), proofs made before now are refused, since any of
+    /// them may have been used already.
+    pub fn restore_dpop_memory(&self, path: &std::path::Path) -> Result<(), Error> {
+        self.replay
+            .restore(path, self.clock.now())
+            .map_err(|e| Error {
+                kind: ErrorKind::ProofMemory(e),
+            })
+    }
+
+    /// Saves the DPoP proof ids still within their window, at a clean stop.
+    pub fn save_dpop_memory(&self, path: &std::path::Path) -> Result<(), Error> {
+        self.replay.save(path, self.clock.now()).map_err(|e| Error {
+            kind: ErrorKind::ProofMemory(e),
+        })
     }
 
     /// Polls the store's change counters: reloads the key ring when keys

@@ -970,6 +970,59 @@ fn dpop_bound_tokens_need_a_fresh_proof_from_the_bound_key() {
     );
 }
 
+#[test]
+fn a_used_dpop_proof_stays_used_across_a_restart_and_a_crash() {
+    let mut server = Server::with_tenants();
+    let (client_id, secret) = confidential_client(&server, "Bound service", &["--require-dpop"]);
+    let token_url = format!("{}/token", acme_issuer(&server));
+    let whoami_url = format!("{}/api/whoami", server.url);
+    let key = DpopKey::generate();
+    let proof = key.proof("POST", &token_url, None);
+    let (status, body) = client_credentials_request(&server, &client_id, &secret, Some(&proof));
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    let dpop = format!("DPoP {token}");
+
+    // A clean stop saves the ids used; the restarted server refuses them.
+    let used = key.proof("GET", &whoami_url, Some(&token));
+    assert_eq!(whoami_status(&server, &dpop, Some(&used)), 200);
+    let unused_before_stop = key.proof("GET", &whoami_url, Some(&token));
+    server.terminate();
+    server.spawn();
+    assert_eq!(
+        whoami_status(&server, &dpop, Some(&used)),
+        401,
+        "a proof used before a clean restart"
+    );
+    assert_eq!(
+        whoami_status(&server, &dpop, Some(&unused_before_stop)),
+        200,
+        "a proof made before a clean restart and never used"
+    );
+
+    // A crash loses the ids used since the start: every proof made before
+    // the next start is refused, and fresh ones work.
+    let used = key.proof("GET", &whoami_url, Some(&token));
+    assert_eq!(whoami_status(&server, &dpop, Some(&used)), 200);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    server.kill9();
+    server.spawn();
+    assert_eq!(
+        whoami_status(&server, &dpop, Some(&used)),
+        401,
+        "a proof used before a crash"
+    );
+    let fresh = key.proof("GET", &whoami_url, Some(&token));
+    assert_eq!(
+        whoami_status(&server, &dpop, Some(&fresh)),
+        200,
+        "a fresh proof after a crash"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // TOTP second factor
 // ---------------------------------------------------------------------------

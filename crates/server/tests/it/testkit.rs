@@ -290,6 +290,20 @@ impl Server {
             .to_owned()
     }
 
+    /// Stops the server as an operator does, with SIGTERM, and waits for
+    /// it to exit on its own.
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let status = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("kill -TERM");
+            assert!(status.success(), "kill -TERM failed");
+            let exit = child.wait().expect("wait");
+            assert!(exit.success(), "the server did not stop cleanly: {exit}");
+        }
+    }
+
     /// Kills the server with SIGKILL.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
