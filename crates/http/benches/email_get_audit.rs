@@ -13,8 +13,12 @@
 //! figure the target is about, is each side's best level: the rate a
 //! saturated server sustains.
 //!
-//! Run: `cargo bench -p stormproof-http --bench email_get_audit`
-//! (`STORMPROOF_BENCH_ONLY=on|off` runs one side alone, for profiling).
+//! Run: `cargo bench -p stormproof-http --bench email_get_audit`.
+//! `STORMPROOF_BENCH_ROUNDS=N` changes the rounds per level (15);
+//! `STORMPROOF_BENCH_ONLY=on|off` runs one side alone, for profiling;
+//! `STORMPROOF_BENCH_WAIT=none` appends without waiting for durability,
+//! which no handler may do: it shows what recording costs apart from the
+//! wait.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -146,6 +150,13 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // Diagnosis only: `STORMPROOF_BENCH_WAIT=none` appends without waiting,
+    // which separates the cost of recording from the cost of the wait.
+    let wait = std::env::var("STORMPROOF_BENCH_WAIT").map_or(true, |v| v != "none");
+    let rounds: usize = std::env::var("STORMPROOF_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ROUNDS);
     // Requests per second, and CPU time per request (all threads).
     let round = |in_flight: usize, audit: bool| -> (f64, f64) {
         let start = Instant::now();
@@ -183,7 +194,11 @@ fn main() {
                             });
                             let body = serde_json::to_vec(&response.body).unwrap();
                             if let Some(receipt) = receipt {
-                                receipt.durable().await.unwrap();
+                                if wait {
+                                    receipt.durable().await.unwrap();
+                                } else {
+                                    drop(receipt);
+                                }
                             }
                             std::hint::black_box(body);
                         }
@@ -202,7 +217,7 @@ fn main() {
 
     // For profiling one side alone: `STORMPROOF_BENCH_ONLY=on|off`.
     if let Ok(only) = std::env::var("STORMPROOF_BENCH_ONLY") {
-        for _ in 0..ROUNDS * 2 {
+        for _ in 0..rounds * 2 {
             round(LEVELS[0], only == "on");
         }
         log.close().unwrap();
@@ -216,7 +231,7 @@ fn main() {
         let mut ratios = Vec::new();
         let mut cpu_ratios = Vec::new();
         let (mut on_all, mut off_all) = (Vec::new(), Vec::new());
-        for r in 0..ROUNDS {
+        for r in 0..rounds {
             // Alternate which goes first, so drift favours neither.
             let (on, off) = if r % 2 == 0 {
                 let on = round(in_flight, true);

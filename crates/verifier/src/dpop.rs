@@ -326,7 +326,10 @@ mod tests {
         second.restore(&path, 110).expect("clean restart");
         assert_eq!(second.not_before(), 0);
         assert!(!second.first_use("k", "live", 200, 110), "saved id refused");
-        assert!(second.first_use("k", "expired", 200, 110), "expired id dropped");
+        assert!(
+            second.first_use("k", "expired", 200, 110),
+            "expired id dropped"
+        );
 
         // The second run ends without saving: the file still says running.
         let third = ReplayCache::default();
@@ -335,7 +338,9 @@ mod tests {
 
         std::fs::write(&path, b"garbage").expect("damage");
         let fourth = ReplayCache::default();
-        fourth.restore(&path, 130).expect("restart on a damaged file");
+        fourth
+            .restore(&path, 130)
+            .expect("restart on a damaged file");
         assert_eq!(fourth.not_before(), 130);
     }
 }
