@@ -83,11 +83,52 @@ pub struct Page {
     pub next: Option<u64>,
 }
 
+/// What every record matching a filter contains, byte for byte: the JSON
+/// form of each value the filter names. Records are `serde_json` output,
+/// so a value a record holds appears in it exactly as `serde_json` writes
+/// it alone. A record lacking one cannot match and is passed over without
+/// being parsed, which is most of a selective scan's work.
+#[derive(Debug, Clone)]
+pub struct Prefilter(Vec<memchr::memmem::Finder<'static>>);
+
+impl Prefilter {
+    /// The byte strings `filter` requires.
+    pub fn new(filter: &Filter) -> Self {
+        let values = [
+            &filter.tenant,
+            &filter.user,
+            &filter.owner,
+            &filter.session,
+            &filter.client,
+            &filter.ip,
+            &filter.operation,
+        ];
+        Self(
+            values
+                .into_iter()
+                .flatten()
+                .filter_map(|value| serde_json::to_vec(value).ok())
+                .map(|json| memchr::memmem::Finder::new(&json).into_owned())
+                .collect(),
+        )
+    }
+
+    /// False when the stored record `record` cannot match the filter; true
+    /// when it may, which [`Filter::matches`] then decides.
+    pub fn may_match(&self, record: &[u8]) -> bool {
+        self.0.iter().all(|needle| needle.find(record).is_some())
+    }
+}
+
 /// Scans from record `from` and returns up to `limit` matches.
 pub fn search(reader: &LogReader, filter: &Filter, from: u64, limit: usize) -> Result<Page, Error> {
+    let prefilter = Prefilter::new(filter);
     let mut events = Vec::new();
     for record in reader.records(from) {
         let record = record?;
+        if !prefilter.may_match(&record.bytes) {
+            continue;
+        }
         let event = record.event()?;
         if filter.matches(&event) {
             if events.len() == limit {
@@ -175,5 +216,37 @@ mod tests {
         for (filter, expected) in cases {
             assert_eq!(filter.matches(&e), expected, "{filter:?}");
         }
+    }
+
+    #[test]
+    fn the_byte_prefilter_keeps_every_record_that_matches() {
+        // Values JSON escapes or writes as multi-byte UTF-8.
+        let mut e = event(
+            "zoë \"quoted\" \\ user\u{1}@acme.test",
+            "2001:db8::1",
+            1_700_000_000_000,
+        );
+        e.actor.session = Some("s/1\t2".into());
+        e.actor.client_id = Some("c-é".into());
+        let json = serde_json::to_vec(&e).expect("json");
+        let filter = Filter {
+            tenant: e.tenant.clone(),
+            user: e.actor.user.clone(),
+            session: e.actor.session.clone(),
+            client: e.actor.client_id.clone(),
+            ip: e.actor.ip.clone(),
+            operation: Some(e.operation.clone()),
+            ..Filter::default()
+        };
+        assert!(filter.matches(&e));
+        assert!(Prefilter::new(&filter).may_match(&json));
+        let other = Filter {
+            user: Some("zoë".into()),
+            ..Filter::default()
+        };
+        assert!(
+            !Prefilter::new(&other).may_match(&json),
+            "a part of a value is not the value"
+        );
     }
 }

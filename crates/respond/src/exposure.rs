@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
-use stormproof_audit::search::Filter;
+use stormproof_audit::search::{Filter, Prefilter};
 use stormproof_audit::{AccessKind, AuditEvent, LogReader, Outcome};
 use stormproof_store::Store;
 use stormproof_types::TenantName;
@@ -135,8 +135,13 @@ pub fn exposure(
     let (mut read, mut listed, mut owners) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     // Subjects, looked up once per (tenant, account, email).
     let mut subjects: HashMap<EmailKey, Option<StoredFacts>> = HashMap::new();
+    let prefilter = Prefilter::new(&filter);
     for record in reader.records(0) {
-        let event = record?.event()?;
+        let record = record?;
+        if !prefilter.may_match(&record.bytes) {
+            continue;
+        }
+        let event = record.event()?;
         if !query.matches(&filter, &event) {
             continue;
         }

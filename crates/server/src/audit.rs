@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
-use stormproof_audit::search::Filter;
+use stormproof_audit::search::{Filter, Prefilter};
 use stormproof_audit::{
     AccessKind, Actor, AuditEvent, AuditLog, CheckpointSigner, ErrorKind, LogOptions, LogReader,
     Outcome, Target, format_time, latest_checkpoint,
@@ -351,6 +351,7 @@ pub fn run(data: &Path, config: &Config, command: AuditCommand) -> anyhow::Resul
             limit,
         } => {
             let filter = filter(args)?;
+            let prefilter = Prefilter::new(&filter);
             let reader = LogReader::open(&dir)?;
             let mut printed = 0;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -359,7 +360,7 @@ pub fn run(data: &Path, config: &Config, command: AuditCommand) -> anyhow::Resul
                     break;
                 }
                 let record = record?;
-                if filter.matches(&record.event()?) {
+                if prefilter.may_match(&record.bytes) && filter.matches(&record.event()?) {
                     use std::io::Write;
                     out.write_all(&record.bytes)?;
                     out.write_all(b"\n")?;
@@ -380,12 +381,16 @@ pub fn run(data: &Path, config: &Config, command: AuditCommand) -> anyhow::Resul
                 other => bail!("--format {other:?}: use json or ocsf"),
             };
             let filter = filter(args)?;
+            let prefilter = Prefilter::new(&filter);
             let reader = LogReader::open(&dir)?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             let mut printed = 0;
             for record in reader.records(0) {
                 use std::io::Write;
                 let record = record?;
+                if !prefilter.may_match(&record.bytes) {
+                    continue;
+                }
                 let event = record.event()?;
                 if !filter.matches(&event) {
                     continue;
