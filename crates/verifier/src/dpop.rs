@@ -176,8 +176,10 @@ impl ReplayCache {
 
     /// Takes up the ids a clean stop saved at `path`, then marks the file as
     /// in use. If the last run did not stop cleanly, its ids are lost:
-    /// proofs made before `now` are refused from then on, which costs a
-    /// client at most one retry with a fresh proof. No file: a first start.
+    /// proofs dated before `now` are refused from then on, which costs a
+    /// client at most one retry with a fresh proof. (A proof dated ahead of
+    /// the clock when it was used is not covered; the window allows that
+    /// skew both ways.) No file: a first start.
     pub(crate) fn restore(&self, path: &Path, now: UnixTime) -> io::Result<()> {
         let mut contents = Vec::new();
         match File::open(path) {
