@@ -119,13 +119,20 @@ pub fn syslog_message(hostname: &str, event: &AuditEvent, body: &Value) -> Strin
         .take(32)
         .collect();
     let msgid = if msgid.is_empty() { "-".into() } else { msgid };
-    let structured = format!("[stormproof@32473 seq=\"{}\"]", event.seq);
+    // The IANA-registered `origin` SD-ID: a private one needs an enterprise
+    // number of our own. The record's seq travels in the body (`seq`, or
+    // OCSF `metadata.uid`).
+    let structured = concat!(
+        "[origin software=\"stormproof\" swVersion=\"",
+        env!("CARGO_PKG_VERSION"),
+        "\"]"
+    );
     rfc5424_message(
         severity,
         &event.time,
         hostname,
         &msgid,
-        &structured,
+        structured,
         &body.to_string(),
     )
 }
@@ -266,7 +273,8 @@ mod tests {
         assert_eq!(
             line,
             format!(
-                "<108>1 2023-11-14T22:13:20.000Z mx1 stormproof {pid} token_rejected [stormproof@32473 seq=\"7\"] null"
+                "<108>1 2023-11-14T22:13:20.000Z mx1 stormproof {pid} token_rejected [origin software=\"stormproof\" swVersion=\"{}\"] null",
+                env!("CARGO_PKG_VERSION")
             )
         );
     }
