@@ -113,6 +113,14 @@ impl Prefilter {
         )
     }
 
+    /// Also requires `value`, for a field [`Filter`] does not name.
+    pub fn require(mut self, value: &str) -> Self {
+        if let Ok(json) = serde_json::to_vec(value) {
+            self.0.push(memchr::memmem::Finder::new(&json).into_owned());
+        }
+        self
+    }
+
     /// False when the stored record `record` cannot match the filter; true
     /// when it may, which [`Filter::matches`] then decides.
     pub fn may_match(&self, record: &[u8]) -> bool {

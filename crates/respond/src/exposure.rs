@@ -135,7 +135,10 @@ pub fn exposure(
     let (mut read, mut listed, mut owners) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     // Subjects, looked up once per (tenant, account, email).
     let mut subjects: HashMap<EmailKey, Option<StoredFacts>> = HashMap::new();
-    let prefilter = Prefilter::new(&filter);
+    let mut prefilter = Prefilter::new(&filter);
+    if let Some(jti) = &query.token {
+        prefilter = prefilter.require(jti);
+    }
     for record in reader.records(0) {
         let record = record?;
         if !prefilter.may_match(&record.bytes) {

@@ -678,6 +678,14 @@ fn exposure_report_lists_exactly_the_message_ids_the_session_read() {
             ["Budget draft", "Travel plans"].contains(&item["subject"].as_str().expect("subject"))
         );
     }
+    // The same reads, asked for by the access token's id.
+    let jti = claims(&token)["jti"].as_str().expect("jti").to_owned();
+    let by_token = exposure(&server, &["--token", &jti]);
+    assert_eq!(by_token["message_ids"], report["message_ids"]);
+    assert_eq!(
+        by_token["metadata_only_message_ids"],
+        report["metadata_only_message_ids"]
+    );
 }
 
 /// Subjects and text of the messages in `user`'s mailbox.
