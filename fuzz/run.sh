@@ -13,7 +13,7 @@ cd "$root"
 seconds="${FUZZ_SECONDS:-30}"
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(jws_compact jws_json jwk mime smtp_session checkpoint_note m365)
+    targets=(jws_compact jws_json jwk mime smtp_session checkpoint_note m365 jmap_api)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
