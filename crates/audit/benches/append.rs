@@ -14,45 +14,14 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use stormproof_audit::{
-    AccessKind, Actor, AuditEvent, AuditLog, CheckpointSigner, LogOptions, Outcome,
-};
+use stormproof_audit::{AuditEvent, AuditLog, CheckpointSigner, LogOptions};
 use stormproof_keys::MasterKey;
+
+mod common;
 
 const THREADS: usize = 8;
 const PER_BATCH: usize = 64;
 const BATCHES: usize = 48;
-
-/// A realistic `Email/get` record.
-fn event(thread: usize, n: usize) -> AuditEvent {
-    let actor = Actor {
-        user: Some(format!("user{thread}@example.com")),
-        user_id: Some(format!("u-{thread:04x}")),
-        client_id: Some("thunderbird".into()),
-        session: Some(format!("s-{thread}-91c2")),
-        token: Some(format!("jti-{thread}-{n}")),
-        ip: Some("192.0.2.10".into()),
-        user_agent: Some("Thunderbird/128.0".into()),
-        protocol: "jmap".into(),
-    };
-    let mut event = AuditEvent::new(
-        1_700_000_000_000 + n as i64,
-        "Email/get",
-        Outcome::Success,
-        actor,
-    );
-    event.tenant = Some("example".into());
-    event.access = AccessKind::Content;
-    event.count = 10;
-    event.target.account = Some(format!("a-{thread}"));
-    event.target.owner = Some(format!("user{thread}@example.com"));
-    event.target.mailboxes = vec!["inbox".into()];
-    event.target.items = (0..10).map(|i| format!("M{n:08}{i}")).collect();
-    event.target.message_ids = (0..10)
-        .map(|i| format!("<{n}.{i}@mail.example.com>"))
-        .collect();
-    event
-}
 
 struct Bench {
     _tmp: tempfile::TempDir,
@@ -91,7 +60,7 @@ fn run(log: &AuditLog, batches: usize) -> (Duration, Duration) {
             let work: Vec<Vec<AuditEvent>> = (0..batches)
                 .map(|b| {
                     (0..PER_BATCH)
-                        .map(|i| event(thread, b * PER_BATCH + i))
+                        .map(|i| common::email_get(thread, b * PER_BATCH + i))
                         .collect()
                 })
                 .collect();

@@ -9,46 +9,14 @@
 use std::time::Instant;
 
 use stormproof_audit::search::{Filter, search};
-use stormproof_audit::{
-    AccessKind, Actor, AuditEvent, AuditLog, CheckpointSigner, LogOptions, LogReader, Outcome,
-};
+use stormproof_audit::{AuditLog, CheckpointSigner, LogOptions, LogReader};
 use stormproof_keys::MasterKey;
+
+mod common;
 
 const RECORDS: usize = 200_000;
 const USERS: usize = 1_000;
 const RUNS: usize = 5;
-
-/// A realistic `Email/get` record of one of `USERS` users.
-fn event(n: usize) -> AuditEvent {
-    let user = n % USERS;
-    let actor = Actor {
-        user: Some(format!("user{user}@example.com")),
-        user_id: Some(format!("u-{user:04x}")),
-        client_id: Some("thunderbird".into()),
-        session: Some(format!("s-{user}-91c2")),
-        token: Some(format!("jti-{user}-{n}")),
-        ip: Some(format!("192.0.2.{}", user % 250)),
-        user_agent: Some("Thunderbird/128.0".into()),
-        protocol: "jmap".into(),
-    };
-    let mut event = AuditEvent::new(
-        1_700_000_000_000 + n as i64,
-        "Email/get",
-        Outcome::Success,
-        actor,
-    );
-    event.tenant = Some("example".into());
-    event.access = AccessKind::Content;
-    event.count = 10;
-    event.target.account = Some(format!("a-{user}"));
-    event.target.owner = Some(format!("user{user}@example.com"));
-    event.target.mailboxes = vec!["inbox".into()];
-    event.target.items = (0..10).map(|i| format!("M{n:08}{i}")).collect();
-    event.target.message_ids = (0..10)
-        .map(|i| format!("<{n}.{i}@mail.example.com>"))
-        .collect();
-    event
-}
 
 /// The fastest of `RUNS` runs of `scan`, in seconds, and what it found.
 fn fastest(mut scan: impl FnMut() -> usize) -> (f64, usize) {
@@ -69,9 +37,14 @@ fn main() {
     let signer = CheckpointSigner::load_or_create(&dir, &master, "bench.example/audit").unwrap();
     let log = AuditLog::open(&dir, signer, LogOptions::default()).unwrap();
     for chunk in (0..RECORDS).collect::<Vec<_>>().chunks(1_000) {
-        log.append(chunk.iter().map(|&n| event(n)).collect())
-            .wait()
-            .unwrap();
+        log.append(
+            chunk
+                .iter()
+                .map(|&n| common::email_get(n % USERS, n))
+                .collect(),
+        )
+        .wait()
+        .unwrap();
     }
     log.close().unwrap();
 
