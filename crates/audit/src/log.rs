@@ -540,16 +540,21 @@ struct Slot {
 struct SlotState {
     result: Option<Result<Range<u64>, Error>>,
     waker: Option<Waker>,
+    /// A thread sleeps in [`Receipt::wait`]. Async waiters do not, and a
+    /// notify nobody waits for still costs a system call per receipt.
+    sleeping: bool,
 }
 
 impl Slot {
     fn resolve(&self, result: Result<Range<u64>, Error>) {
-        let waker = {
+        let (waker, sleeping) = {
             let mut state = lock(&self.state);
             state.result = Some(result);
-            state.waker.take()
+            (state.waker.take(), state.sleeping)
         };
-        self.ready.notify_all();
+        if sleeping {
+            self.ready.notify_all();
+        }
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -570,6 +575,7 @@ impl Receipt {
             if let Some(result) = state.result.take() {
                 return result;
             }
+            state.sleeping = true;
             state = self
                 .slot
                 .ready
@@ -592,7 +598,13 @@ impl Future for Receipt {
         match state.result.take() {
             Some(result) => Poll::Ready(result),
             None => {
-                state.waker = Some(cx.waker().clone());
+                if !state
+                    .waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    state.waker = Some(cx.waker().clone());
+                }
                 Poll::Pending
             }
         }
