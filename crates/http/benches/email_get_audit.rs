@@ -150,8 +150,6 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    // Diagnosis only: `STORMPROOF_BENCH_WAIT=none` appends without waiting,
-    // which separates the cost of recording from the cost of the wait.
     let wait = std::env::var("STORMPROOF_BENCH_WAIT").map_or(true, |v| v != "none");
     let rounds: usize = std::env::var("STORMPROOF_BENCH_ROUNDS")
         .ok()
