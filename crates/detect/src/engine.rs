@@ -429,6 +429,16 @@ struct Observed {
     state: Vec<(usize, DetectorStateRecord)>,
 }
 
+impl Observed {
+    /// Moves what slot `slot` put in `out` for event `i` here.
+    fn collect(&mut self, i: usize, slot: usize, out: &mut Output) {
+        self.alerts
+            .extend(out.alerts.drain(..).map(|alert| (i, slot, alert)));
+        self.state
+            .extend(out.state.drain(..).map(|record| (i, record)));
+    }
+}
+
 /// Runs `slots` (the engine's first slots) over `events`.
 fn observe_all<E: Borrow<AuditEvent>>(slots: &mut [Slot], events: &[E], times: &[i64]) -> Observed {
     let mut out = Output::default();
@@ -437,12 +447,7 @@ fn observe_all<E: Borrow<AuditEvent>>(slots: &mut [Slot], events: &[E], times: &
         let view = View::new(event.borrow(), time_ms);
         for (s, slot) in slots.iter_mut().enumerate() {
             slot.detector.observe(&view, &mut out);
-            observed
-                .alerts
-                .extend(out.alerts.drain(..).map(|alert| (i, s, alert)));
-            observed
-                .state
-                .extend(out.state.drain(..).map(|record| (i, record)));
+            observed.collect(i, s, &mut out);
         }
     }
     observed
@@ -483,12 +488,7 @@ fn correlate_all<E: Borrow<AuditEvent>>(
     let mut observed = Observed::default();
     for (i, ((event, &time_ms), found)) in events.iter().zip(times).zip(detections).enumerate() {
         sigma.correlate(&View::new(event.borrow(), time_ms), found.take(), &mut out);
-        observed
-            .alerts
-            .extend(out.alerts.drain(..).map(|alert| (i, slot, alert)));
-        observed
-            .state
-            .extend(out.state.drain(..).map(|record| (i, record)));
+        observed.collect(i, slot, &mut out);
     }
     observed
 }
