@@ -1,17 +1,18 @@
 //! The writing side: one process holds the log open, callers enqueue events,
-//! a writer thread writes them in groups and a syncer thread makes each
-//! group durable with one `fdatasync`.
+//! and a writer thread writes them in groups, each made durable with one
+//! `fdatasync`.
 //!
 //! [`AuditLog::append`] serializes, numbers and hashes the events on the
 //! caller's thread (callers run in parallel; the writer is one thread) and
 //! hands them to the writer through a bounded queue. The writer takes all
 //! that is queued, writes the records and then the hashes derived from
-//! them, and passes the group to the syncer, which syncs and only then
-//! resolves the receipts and publishes the events to subscribers: a receipt
-//! that resolved is on disk. The writer goes on writing the next group
-//! while the disk syncs the last. The writer also owns the checkpoints: one
-//! every `checkpoint_interval` when the log grew, one at open for records a
-//! crash left unsigned, and a last one on close; it syncs before it signs.
+//! them, syncs, and only then resolves the receipts and publishes the
+//! events to subscribers: a receipt that resolved is on disk. Appends that
+//! arrive during a sync queue up and form the next group; while they keep
+//! arriving, the writer also lets them gather for `group_delay`. The writer
+//! also owns the checkpoints: one every `checkpoint_interval` when the log
+//! grew, one at open for records a crash left unsigned, and a last one on
+//! close; it syncs before it signs.
 //!
 //! Opening recovers from a crash: an incomplete last line was never
 //! acknowledged and is cut off, and the derived hash files are trusted only
@@ -273,8 +274,6 @@ impl AuditLog {
             latest,
             next_number,
             hashes: Vec::with_capacity(64 << 10),
-            sync: Arc::new(SyncState::default()),
-            syncer: None,
         };
         let thread = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -688,8 +687,7 @@ struct Segment {
     first: u64,
     records: u64,
     bytes: u64,
-    /// Shared with the syncer, which syncs what the writer wrote.
-    log: Arc<File>,
+    log: File,
     hashes: File,
 }
 
@@ -707,7 +705,7 @@ impl Segment {
             first,
             records,
             bytes: log.metadata()?.len(),
-            log: Arc::new(log),
+            log,
             hashes,
         })
     }
@@ -723,7 +721,7 @@ impl Segment {
             first,
             records: 0,
             bytes: 0,
-            log: Arc::new(log),
+            log,
             hashes,
         })
     }
@@ -746,47 +744,11 @@ struct Writer {
     next_number: u64,
     /// Leaf hashes of records written, not yet written themselves.
     hashes: Vec<u8>,
-    /// Groups written and waiting for the syncer.
-    sync: Arc<SyncState>,
-    syncer: Option<JoinHandle<()>>,
-}
-
-/// Groups written by the writer, to be synced and acknowledged by the
-/// syncer. Syncing on its own thread lets the writer write the next group
-/// while the disk is busy with the last: the disk never waits for the
-/// callers, nor the callers for a sync that started before they arrived.
-#[derive(Default)]
-struct SyncState {
-    queue: Mutex<SyncQueue>,
-    /// Wakes the syncer.
-    work: Condvar,
-    /// Wakes the writer waiting for the syncer to catch up.
-    room: Condvar,
-}
-
-#[derive(Default)]
-struct SyncQueue {
-    groups: VecDeque<Group>,
-    /// Records written and not yet synced.
-    unsynced: u64,
-    stop: bool,
-    /// Why syncing failed; nothing is acknowledged after that.
-    failed: Option<Error>,
-}
-
-/// One group written to `file`, which then held the first `size` records.
-struct Group {
-    batches: VecDeque<Batch>,
-    file: Arc<File>,
-    size: u64,
 }
 
 impl Writer {
     fn run(mut self, unsigned: bool) -> Result<(), Error> {
-        let result = self.start_syncer().and_then(|()| self.serve(unsigned));
-        // Everything written is synced and acknowledged before the end.
-        let synced = self.stop_syncer();
-        let result = result.and(synced);
+        let result = self.serve(unsigned);
         if let Err(error) = &result {
             tracing::error!(message = "the audit log writer stopped", %error);
         }
@@ -867,12 +829,6 @@ impl Writer {
             };
             // Appenders may fill the queue again while this group is written.
             self.shared.room.notify_all();
-            if let Some(error) = &lock(&self.sync.queue).failed {
-                for batch in &batches {
-                    batch.slot.resolve(Err(echo(error)));
-                }
-                return Err(echo(error));
-            }
             if !batches.is_empty() {
                 busy = batches.len() > 1;
                 self.commit(batches)?;
@@ -918,32 +874,6 @@ impl Writer {
         }
     }
 
-    fn start_syncer(&mut self) -> Result<(), Error> {
-        let (shared, sync) = (self.shared.clone(), self.sync.clone());
-        let thread = std::thread::Builder::new()
-            .name("audit-sync".into())
-            .spawn(move || sync_loop(&shared, &sync))?;
-        self.syncer = Some(thread);
-        Ok(())
-    }
-
-    /// Lets the syncer finish what was written, stops it, and reports
-    /// whether it failed.
-    fn stop_syncer(&mut self) -> Result<(), Error> {
-        let Some(thread) = self.syncer.take() else {
-            return Ok(());
-        };
-        lock(&self.sync.queue).stop = true;
-        self.sync.work.notify_one();
-        if thread.join().is_err() {
-            return Err(ErrorKind::Closed.into());
-        }
-        match &lock(&self.sync.queue).failed {
-            Some(error) => Err(echo(error)),
-            None => Ok(()),
-        }
-    }
-
     fn command(&mut self, command: Command) -> Result<(), Error> {
         match command {
             Command::Checkpoint(reply) => {
@@ -962,40 +892,34 @@ impl Writer {
         }
     }
 
-    /// Writes one group and hands it to the syncer.
+    /// Writes and syncs one group, then resolves its receipts and
+    /// publishes its events. A failed write or sync stops the writer: a
+    /// failed fsync cannot be retried safely.
     fn commit(&mut self, batches: VecDeque<Batch>) -> Result<(), Error> {
-        let failed = lock(&self.sync.queue).failed.as_ref().map(echo);
-        let written = match failed {
-            Some(error) => Err(error),
-            None => self.write_group(&batches),
-        };
+        let written = self
+            .write_group(&batches)
+            .and_then(|()| Ok(self.segment.log.sync_data()?));
         if let Err(error) = written {
+            tracing::error!(message = "writing the audit log failed", %error);
             for batch in &batches {
                 batch.slot.resolve(Err(echo(&error)));
             }
             return Err(error);
         }
-        let records: u64 = batches.iter().map(Batch::len).sum();
-        let mut queue = lock(&self.sync.queue);
-        // Written but unsynced records are bounded like queued ones.
-        while queue.unsynced > 0
-            && queue.unsynced + records > self.shared.capacity
-            && queue.failed.is_none()
-        {
-            queue = self
-                .sync
-                .room
-                .wait(queue)
-                .unwrap_or_else(PoisonError::into_inner);
+        self.shared
+            .durable
+            .fetch_max(self.frontier.size(), Ordering::AcqRel);
+        for batch in &batches {
+            batch
+                .slot
+                .resolve(Ok(batch.first..batch.first + batch.len()));
         }
-        queue.unsynced += records;
-        queue.groups.push_back(Group {
-            batches,
-            file: self.segment.log.clone(),
-            size: self.frontier.size(),
-        });
-        drop(queue);
-        self.sync.work.notify_one();
+        for batch in batches {
+            for event in batch.events.into_iter().flatten() {
+                // No receivers is fine: the feed is best effort.
+                let _ = self.shared.feed.send(Arc::new(event));
+            }
+        }
         Ok(())
     }
 
@@ -1006,7 +930,7 @@ impl Writer {
             let (mut run, mut start) = (0, 0);
             for (&end, leaf) in batch.ends.iter().zip(&batch.leaves) {
                 if self.segment.records > 0 && self.segment.bytes >= self.segment_bytes {
-                    (&*self.segment.log).write_all(&batch.bytes[run..start])?;
+                    self.segment.log.write_all(&batch.bytes[run..start])?;
                     run = start;
                     self.rotate()?;
                 }
@@ -1021,7 +945,7 @@ impl Writer {
                 self.segment.bytes += (end - start) as u64;
                 start = end;
             }
-            (&*self.segment.log).write_all(&batch.bytes[run..])?;
+            self.segment.log.write_all(&batch.bytes[run..])?;
         }
         self.write_derived()
     }
@@ -1058,9 +982,9 @@ impl Writer {
         {
             return Ok(latest.clone());
         }
-        // Sign only what is on disk; the syncer may not have got to the
-        // last group yet. A reopened log trusts the derived files up to its
-        // latest checkpoint: they must be on disk before it is too.
+        // Sign only what is on disk. A reopened log trusts the derived
+        // files up to its latest checkpoint: they must be on disk before it
+        // is too.
         self.segment.log.sync_data()?;
         self.shared.durable.fetch_max(size, Ordering::AcqRel);
         self.segment.hashes.sync_data()?;
@@ -1111,68 +1035,6 @@ impl Writer {
             .segments
             .retain(|&first| first >= plan.frontier().size());
         Ok(report)
-    }
-}
-
-/// The syncer: syncs what the writer wrote, then publishes it: the durable
-/// size, the receipts, the feed.
-fn sync_loop(shared: &Shared, sync: &SyncState) {
-    loop {
-        let groups = {
-            let mut queue = lock(&sync.queue);
-            while queue.groups.is_empty() && !queue.stop {
-                queue = sync
-                    .work
-                    .wait(queue)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-            if queue.groups.is_empty() {
-                return;
-            }
-            queue.unsynced = 0;
-            std::mem::take(&mut queue.groups)
-        };
-        sync.room.notify_all();
-        let mut files: Vec<&Arc<File>> = Vec::new();
-        for group in &groups {
-            if !files.iter().any(|f| Arc::ptr_eq(f, &group.file)) {
-                files.push(&group.file);
-            }
-        }
-        let failed = lock(&sync.queue).failed.as_ref().map(echo);
-        let synced = match failed {
-            Some(error) => Err(error),
-            None => files
-                .iter()
-                .try_for_each(|file| file.sync_data())
-                .map_err(Error::from),
-        };
-        if let Err(error) = synced {
-            tracing::error!(message = "syncing the audit log failed", %error);
-            for batch in groups.iter().flat_map(|g| &g.batches) {
-                batch.slot.resolve(Err(echo(&error)));
-            }
-            // A failed fsync cannot be retried safely: stop everything.
-            lock(&sync.queue).failed = Some(error);
-            lock(&shared.queue).stopped = true;
-            shared.work.notify_one();
-            shared.room.notify_all();
-            continue;
-        }
-        if let Some(size) = groups.back().map(|g| g.size) {
-            shared.durable.fetch_max(size, Ordering::AcqRel);
-        }
-        for batch in groups.iter().flat_map(|g| &g.batches) {
-            batch
-                .slot
-                .resolve(Ok(batch.first..batch.first + batch.len()));
-        }
-        for batch in groups.into_iter().flat_map(|g| g.batches) {
-            for event in batch.events.into_iter().flatten() {
-                // No receivers is fine: the feed is best effort.
-                let _ = shared.feed.send(Arc::new(event));
-            }
-        }
     }
 }
 
