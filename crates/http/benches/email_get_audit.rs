@@ -2,11 +2,13 @@
 //! response, side by side with the same calls without it, in one run.
 //!
 //! "Audit on" is exactly what the HTTP front's handler does per request,
-//! on the server's runtime: the call on the blocking pool, then the events
-//! built ([`stormproof_http::mail_access_events`]) and appended, the body
-//! rendered, and the response held until the events are durable. "Audit
-//! off" builds and appends nothing. The off switch exists only here: the
-//! server has none.
+//! on the server's runtime: on the blocking pool, the call
+//! ([`stormproof_jmap::Jmap::api_recording`]), which hands over each access
+//! as soon as the emails it reads are known, so its events are built
+//! ([`stormproof_http::mail_access_events`]) and appended before a message
+//! is loaded; then the body rendered; then, back on the runtime, the
+//! response held until the events are durable. "Audit off" builds and
+//! appends nothing. The off switch exists only here: the server has none.
 //!
 //! Requests run 16, 64 and 256 at a time. Rounds alternate on and off; a
 //! level's ratio is the median of its per-round ratios. Throughput, the
@@ -172,33 +174,46 @@ fn main() {
                     tokio::spawn(async move {
                         for i in 0..REQUESTS_PER_ROUND / in_flight {
                             let n = (t + i * in_flight) % requests.len();
-                            let (for_call, all) = (caller.clone(), requests.clone());
-                            let response = tokio::task::spawn_blocking({
-                                let jmap = jmap.clone();
-                                move || jmap.api(&for_call, &all[n])
+                            let (jmap, caller, log, actor, all) = (
+                                jmap.clone(),
+                                caller.clone(),
+                                log.clone(),
+                                actor.clone(),
+                                requests.clone(),
+                            );
+                            // As the handler, all on the blocking pool:
+                            // the call, then queue the record, render the
+                            // body while it syncs, and return once it is
+                            // durable.
+                            let body = tokio::task::spawn_blocking(move || {
+                                let mut receipts = Vec::new();
+                                let response =
+                                    jmap.api_recording(&caller, &all[n], &mut |access| {
+                                        if audit {
+                                            receipts.push(log.append(
+                                                stormproof_http::mail_access_events(
+                                                    &actor,
+                                                    "acme",
+                                                    &caller,
+                                                    std::slice::from_ref(access),
+                                                ),
+                                            ));
+                                        }
+                                    });
+                                assert_eq!(response.status, 200);
+                                let body = serde_json::to_vec(&response.body).unwrap();
+                                (body, receipts)
                             })
                             .await
                             .unwrap();
-                            assert_eq!(response.status, 200);
-                            // As the handler: queue the record, render the
-                            // body while it syncs, send once it is durable.
-                            let receipt = audit.then(|| {
-                                log.append(stormproof_http::mail_access_events(
-                                    &actor,
-                                    "acme",
-                                    &caller,
-                                    &response.accessed,
-                                ))
-                            });
-                            let body = serde_json::to_vec(&response.body).unwrap();
-                            if let Some(receipt) = receipt {
+                            for receipt in body.1 {
                                 if wait {
                                     receipt.durable().await.unwrap();
                                 } else {
                                     drop(receipt);
                                 }
                             }
-                            std::hint::black_box(body);
+                            std::hint::black_box(body.0);
                         }
                     })
                 })

@@ -126,35 +126,46 @@ pub(crate) fn request_events(
 /// Makes `events` durable. Until this returns `Ok`, nothing they describe
 /// may be sent.
 pub(crate) async fn record(state: &AppState, events: Vec<AuditEvent>) -> Result<(), Response> {
-    start_record(state, events).settle().await
+    if events.is_empty() {
+        return Ok(());
+    }
+    settled(state.audit.log.append(events).durable().await)
 }
 
-/// Queues `events` for the log; [`Pending::settle`] waits until they are
-/// durable. The response can be rendered in between, while the disk syncs.
-pub(crate) fn start_record(state: &AppState, events: Vec<AuditEvent>) -> Pending {
-    Pending((!events.is_empty()).then(|| state.audit.log.append(events)))
-}
-
-/// Audit records on their way to disk.
+/// Audit records on their way to disk: queued as each access becomes
+/// known, while the request goes on, and waited for before it answers.
 #[must_use = "nothing may be sent before the records are durable"]
-pub(crate) struct Pending(Option<stormproof_audit::Receipt>);
+#[derive(Default)]
+pub(crate) struct Pending(Vec<stormproof_audit::Receipt>);
 
 impl Pending {
-    /// Waits for the records; `Err` is the response to send instead.
+    /// Queues `events`; the writer starts on them at once.
+    pub(crate) fn start(&mut self, log: &AuditLog, events: Vec<AuditEvent>) {
+        if !events.is_empty() {
+            self.0.push(log.append(events));
+        }
+    }
+
+    /// Waits until every record is durable; `Err` is the response to send
+    /// instead.
     pub(crate) async fn settle(self) -> Result<(), Response> {
-        let Some(receipt) = self.0 else {
-            return Ok(());
-        };
-        match receipt.durable().await {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                tracing::error!(message = "audit record not durable; withholding the response", %error);
-                Err(crate::jmap::problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "about:blank",
-                    "the access could not be recorded",
-                ))
-            }
+        for receipt in self.0 {
+            settled(receipt.durable().await)?;
+        }
+        Ok(())
+    }
+}
+
+fn settled(durable: Result<std::ops::Range<u64>, stormproof_audit::Error>) -> Result<(), Response> {
+    match durable {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            tracing::error!(message = "audit record not durable; withholding the response", %error);
+            Err(crate::jmap::problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "about:blank",
+                "the access could not be recorded",
+            ))
         }
     }
 }

@@ -148,10 +148,25 @@ async fn api(
     let Some(jmap) = state.jmap.clone() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    // Method calls read and write the store and may sync to disk.
-    let for_call = caller.clone();
-    let response = match tokio::task::spawn_blocking(move || jmap.api(&for_call, &body)).await {
-        Ok(response) => response,
+    // Method calls read and write the store and may sync to disk: they run
+    // on the blocking pool, and so does rendering the answer.
+    let log = state.audit.log.clone();
+    let served = tokio::task::spawn_blocking(move || {
+        // Write-ahead: each access's record is queued as soon as the items
+        // it reads are known, syncs while they are loaded and rendered,
+        // and is durable before any of the body leaves.
+        let mut pending = audit::Pending::default();
+        let response = jmap.api_recording(&caller, &body, &mut |access| {
+            let events =
+                audit::request_events(&principal, &caller, &info, std::slice::from_ref(access));
+            pending.start(&log, events);
+        });
+        let rendered = serde_json::to_vec(&response.body);
+        (response.status, response.content_type, rendered, pending)
+    })
+    .await;
+    let (status, content_type, rendered, pending) = match served {
+        Ok(served) => served,
         Err(_) => {
             return problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -160,20 +175,21 @@ async fn api(
             );
         }
     };
-    // Write-ahead: the record is durable before any of the body leaves.
-    // The body is rendered while the record syncs.
-    let events = audit::request_events(&principal, &caller, &info, &response.accessed);
-    let pending = audit::start_record(&state, events);
-    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut http = (status, axum::Json(response.body)).into_response();
-    http.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(response.content_type),
-    );
-    match pending.settle().await {
-        Ok(()) => http,
-        Err(refusal) => refusal,
+    if let Err(refusal) = pending.settle().await {
+        return refusal;
     }
+    let Ok(rendered) = rendered else {
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "about:blank",
+            "the response could not be rendered",
+        );
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut http = (status, rendered).into_response();
+    http.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    http
 }
 
 async fn upload(

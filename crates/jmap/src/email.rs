@@ -225,6 +225,15 @@ pub(crate) fn get(ctx: &mut Ctx<'_>, mut args: Args) -> Result<Value, MethodErro
                 .is_none_or(|r| !found.contains(r.as_str()))
         })
         .collect();
+    // Recorded before any message is loaded: the audit record can sync
+    // while they are read and rendered.
+    let access = Access::new(
+        "Email/get",
+        &account.account_id,
+        reveals_content(&properties),
+    )
+    .with_emails(&records);
+    ctx.record(access);
     let parse = needs_blob(&properties);
     let mut list = Vec::with_capacity(records.len());
     for record in &records {
@@ -242,13 +251,6 @@ pub(crate) fn get(ctx: &mut Ctx<'_>, mut args: Args) -> Result<Value, MethodErro
             list.push(render(record, true, None, &properties, &options));
         }
     }
-    let access = Access::new(
-        "Email/get",
-        &account.account_id,
-        reveals_content(&properties),
-    )
-    .with_emails(&records);
-    ctx.record(access);
     Ok(json!({
         "accountId": account.account_id,
         "state": state(&account),

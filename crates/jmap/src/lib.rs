@@ -7,7 +7,9 @@
 //! `SearchSnippet`, `Identity`, `EmailSubmission` and `VacationResponse`
 //! methods, and blob upload and download. Every answer also says which mail
 //! it read ([`ApiResponse::accessed`]), so the HTTP front can write the
-//! audit record before it sends a byte.
+//! audit record before it sends a byte. [`Jmap::api_recording`] also hands
+//! each access over as soon as the items it reads are known, before their
+//! content is loaded, so the record can sync while the answer is built.
 //!
 //! `EmailSubmission/set` delivers only to users of this server (any
 //! tenant's), through the same delivery path as SMTP; a submission naming
@@ -303,6 +305,8 @@ pub(crate) struct Ctx<'a> {
     /// Creation id (without `#`) to server id, across the whole request.
     pub created_ids: HashMap<String, String>,
     pub accessed: Vec<Access>,
+    /// Told of each access as it is recorded.
+    pub on_access: &'a mut dyn FnMut(&Access),
     /// Responses a call adds after its own, under the same call id (the
     /// implicit `Email/set` of `EmailSubmission/set`).
     pub follow_ups: Vec<(String, Map<String, Value>)>,
@@ -404,6 +408,7 @@ impl Ctx<'_> {
     }
 
     pub fn record(&mut self, access: Access) {
+        (self.on_access)(&access);
         self.accessed.push(access);
     }
 }
@@ -536,8 +541,24 @@ impl Jmap {
     }
 
     /// Runs one API request (RFC 8620 section 3).
-    #[tracing::instrument(skip_all, fields(tenant = %caller.tenant, account_id = %caller.account_id))]
     pub fn api(&self, caller: &Caller, body: &[u8]) -> ApiResponse {
+        self.api_recording(caller, body, &mut |_| {})
+    }
+
+    /// [`Jmap::api`], calling `on_access` with each [`Access`] as soon as
+    /// the items it reads are known. `Email/get` calls it before it loads a
+    /// single message, so the caller can start writing the audit record
+    /// while the content is read and rendered; it must still hold the
+    /// response until the record is durable. Every access it is given is
+    /// also in [`ApiResponse::accessed`]. If a call fails after its access
+    /// was given, the access stands: it is what the call was about to read.
+    #[tracing::instrument(skip_all, fields(tenant = %caller.tenant, account_id = %caller.account_id))]
+    pub fn api_recording(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+        on_access: &mut dyn FnMut(&Access),
+    ) -> ApiResponse {
         let request = match request::parse(body, &self.config) {
             Ok(request) => request,
             Err(error) => {
@@ -556,6 +577,7 @@ impl Jmap {
             caller,
             created_ids: request.created_ids.unwrap_or_default(),
             accessed: Vec::new(),
+            on_access,
             follow_ups: Vec::new(),
         };
         let mut responses: Vec<request::Invocation> = Vec::new();

@@ -88,3 +88,62 @@ fn content_reads_and_metadata_reads_are_told_apart() {
     );
     assert_eq!(download.blob_ids, vec!["b1".to_owned()]);
 }
+
+#[test]
+fn each_access_is_handed_over_before_the_mail_it_reads_is_loaded() {
+    let w = world();
+    let first = w.deliver(MULTIPART, "inbox", &[], T0);
+    let second = w.deliver(
+        &simple("Plans", "b@x", "plans@x", "tangerine"),
+        "inbox",
+        &[],
+        T0 + 1,
+    );
+    let calls = json!([
+        ["Email/get", {"accountId": w.account(), "ids": [first.clone()], "properties": ["subject", "textBody"]}, "0"],
+        ["Email/query", {"accountId": w.account(), "filter": {"text": "tangerine"}}, "1"]
+    ]);
+    let body = serde_json::to_vec(&json!({
+        "using": [CORE, MAIL],
+        "methodCalls": calls,
+    }))
+    .unwrap();
+    let mut handed = Vec::new();
+    let response = w
+        .jmap
+        .api_recording(&w.alice, &body, &mut |access| handed.push(access.clone()));
+    assert_eq!(handed, response.accessed, "every access, in call order");
+    assert_eq!(handed.len(), 2);
+
+    // A message whose stored bytes no longer match their hash cannot be
+    // loaded: the call fails, and the access was handed over before that.
+    let blob = w.call(
+        "Email/get",
+        json!({"accountId": w.account(), "ids": [second.clone()], "properties": ["blobId"]}),
+    )["list"][0]["blobId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = w
+        .data_dir()
+        .join("blobs")
+        .join(&blob[..2])
+        .join(&blob[2..4])
+        .join(&blob);
+    std::fs::write(&path, b"not the message").unwrap();
+    let body = serde_json::to_vec(&json!({
+        "using": [CORE, MAIL],
+        "methodCalls": [["Email/get", {"accountId": w.account(), "ids": [second.clone()],
+            "properties": ["subject", "textBody"]}, "0"]],
+    }))
+    .unwrap();
+    let mut handed = Vec::new();
+    let response = w
+        .jmap
+        .api_recording(&w.alice, &body, &mut |access| handed.push(access.clone()));
+    assert_eq!(responses(&response)[0][0], "error", "{:?}", response.body);
+    assert_eq!(handed.len(), 1);
+    assert_eq!(handed[0].operation, "Email/get");
+    assert_eq!(handed[0].email_ids, vec![second]);
+    assert_eq!(handed[0].message_ids, vec!["plans@x".to_owned()]);
+}

@@ -138,6 +138,11 @@ impl World {
         responses[0][1]["type"].as_str().unwrap().to_owned()
     }
 
+    /// The data directory the store and the blobs live in.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn account(&self) -> &str {
         &self.alice.account_id
     }
