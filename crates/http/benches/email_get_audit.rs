@@ -208,11 +208,11 @@ fn main() {
                                 actor.clone(),
                                 requests.clone(),
                             );
-                            // As the handler, all on the blocking pool:
-                            // the call, then queue the record, render the
-                            // body while it syncs, and return once it is
-                            // durable.
-                            let body = tokio::task::spawn_blocking(move || {
+                            // As the handler: on the blocking pool, the call,
+                            // queueing the record as soon as the emails are
+                            // known, and the body rendered while it syncs;
+                            // then, on the runtime, the wait for durability.
+                            let (body, receipts) = tokio::task::spawn_blocking(move || {
                                 let mut receipts = Vec::new();
                                 let response =
                                     jmap.api_recording(&caller, &all[n], &mut |access| {
@@ -233,7 +233,7 @@ fn main() {
                             })
                             .await
                             .unwrap();
-                            for mut receipt in body.1 {
+                            for mut receipt in receipts {
                                 if !wait {
                                     drop(receipt);
                                     continue;
@@ -257,7 +257,7 @@ fn main() {
                                     }
                                 }
                             }
-                            std::hint::black_box(body.0);
+                            std::hint::black_box(body);
                         }
                     })
                 })

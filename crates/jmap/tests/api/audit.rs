@@ -99,19 +99,13 @@ fn each_access_is_handed_over_before_the_mail_it_reads_is_loaded() {
         &[],
         T0 + 1,
     );
-    let calls = json!([
-        ["Email/get", {"accountId": w.account(), "ids": [first.clone()], "properties": ["subject", "textBody"]}, "0"],
-        ["Email/query", {"accountId": w.account(), "filter": {"text": "tangerine"}}, "1"]
-    ]);
-    let body = serde_json::to_vec(&json!({
-        "using": [CORE, MAIL],
-        "methodCalls": calls,
-    }))
-    .unwrap();
-    let mut handed = Vec::new();
-    let response = w
-        .jmap
-        .api_recording(&w.alice, &body, &mut |access| handed.push(access.clone()));
+    let (response, handed) = w.request_recording(
+        &w.alice,
+        json!([
+            ["Email/get", {"accountId": w.account(), "ids": [first.clone()], "properties": ["subject", "textBody"]}, "0"],
+            ["Email/query", {"accountId": w.account(), "filter": {"text": "tangerine"}}, "1"]
+        ]),
+    );
     assert_eq!(handed, response.accessed, "every access, in call order");
     assert_eq!(handed.len(), 2);
 
@@ -131,16 +125,11 @@ fn each_access_is_handed_over_before_the_mail_it_reads_is_loaded() {
         .join(&blob[2..4])
         .join(&blob);
     std::fs::write(&path, b"not the message").unwrap();
-    let body = serde_json::to_vec(&json!({
-        "using": [CORE, MAIL],
-        "methodCalls": [["Email/get", {"accountId": w.account(), "ids": [second.clone()],
-            "properties": ["subject", "textBody"]}, "0"]],
-    }))
-    .unwrap();
-    let mut handed = Vec::new();
-    let response = w
-        .jmap
-        .api_recording(&w.alice, &body, &mut |access| handed.push(access.clone()));
+    let (response, handed) = w.request_recording(
+        &w.alice,
+        json!([["Email/get", {"accountId": w.account(), "ids": [second.clone()],
+            "properties": ["subject", "textBody"]}, "0"]]),
+    );
     assert_eq!(responses(&response)[0][0], "error", "{:?}", response.body);
     assert_eq!(handed.len(), 1);
     assert_eq!(handed[0].operation, "Email/get");

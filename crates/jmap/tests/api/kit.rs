@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use stormproof_jmap::{ApiResponse, Caller, Jmap, JmapConfig};
+use stormproof_jmap::{Access, ApiResponse, Caller, Jmap, JmapConfig};
 use stormproof_mail::{Delivery, Target};
 use stormproof_store::{SqliteStore, Store, UserRecord};
 use stormproof_types::{Email, ManualClock, TenantName};
@@ -106,10 +106,21 @@ impl World {
 
     /// Runs method calls with every capability; returns the whole response.
     pub fn request(&self, caller: &Caller, calls: Value) -> ApiResponse {
+        self.request_recording(caller, calls).0
+    }
+
+    /// [`World::request`] through `Jmap::api_recording`; also returns the
+    /// accesses in the order they were handed over.
+    pub fn request_recording(&self, caller: &Caller, calls: Value) -> (ApiResponse, Vec<Access>) {
         let body = json!({ "using": [CORE, MAIL, SUBMISSION, VACATION], "methodCalls": calls });
-        let response = self.jmap.api(caller, body.to_string().as_bytes());
+        let mut handed = Vec::new();
+        let response =
+            self.jmap
+                .api_recording(caller, body.to_string().as_bytes(), &mut |access| {
+                    handed.push(access.clone())
+                });
         assert_eq!(response.status, 200, "{}", response.body);
-        response
+        (response, handed)
     }
 
     /// Runs method calls and returns the `methodResponses`.
